@@ -1,0 +1,37 @@
+"""keras_tinybert: TinyBERT Transformer distillation for Keras 3 / keras-hub."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="keras-tinybert",
+    version="0.1.0",
+    description=(
+        "Compress BERT-family keras-hub models with TinyBERT's Transformer "
+        "distillation, and ship the student as SavedModel or TFLite."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_tinybert", "keras_tinybert.*"]),
+    install_requires=[
+        # A set that is known to work together (tested on Python 3.11, CPU).
+        "tensorflow==2.21.*",
+        "keras==3.15.*",
+        "keras-hub==0.32.*",
+        "tensorflow-text==2.21.*",
+        "tensorflow-datasets==4.9.*",
+        "numpy",
+        "pyyaml",
+        "tqdm",
+    ],
+    extras_require={
+        "dev": [
+            "pytest",
+            "matplotlib",
+            "ai-edge-litert",
+        ],
+        "plots": ["matplotlib"],
+        "tflite": ["ai-edge-litert"],
+    },
+    entry_points={"console_scripts": ["keras-tinybert=keras_tinybert.cli:main"]},
+)
