@@ -1,0 +1,75 @@
+"""GLUE as `tf.data`: from TFDS (`glue/<task>`) or from a local GLUE folder.
+
+`load_glue(task, split)` gives a dataset of `(texts, label)` where `texts` is a tuple of
+one string (single sentences) or two (pairs) — what keras-hub text-classifier
+preprocessors take — and `label` is an int64 id in the task's label order (float32 for
+STS-B). `to_model_inputs` (inputs.py) tokenises and batches it.
+"""
+
+import tensorflow as tf
+
+from keras_tinybert.data.glue_tsv import find_glue_file, read_glue_tsv
+from keras_tinybert.data.tasks import get_task, tfds_split
+
+
+def _remap(spec, label_names):
+    """A table from the task's label ids to those of `label_names`, or None."""
+    if label_names is None or spec.is_regression:
+        return None
+    label_names = [str(n) for n in label_names]
+    if sorted(label_names) != sorted(spec.label_names):
+        raise ValueError(
+            f"label_names {label_names} are not a reordering of task {spec.name!r}'s "
+            f"labels {list(spec.label_names)}."
+        )
+    return tf.constant([label_names.index(n) for n in spec.label_names], tf.int64)
+
+
+def _from_tsv(spec, split, data_dir):
+    table = read_glue_tsv(find_glue_file(data_dir, spec, split), spec)
+    texts = tuple(tf.constant(column, tf.string) for column in table.texts())
+    if table.label_column is None:
+        labels = tf.fill([len(table)], tf.constant(-1, tf.int64))
+    else:
+        labels = tf.constant(table.labels())
+    return tf.data.Dataset.from_tensor_slices((texts, labels))
+
+
+def _from_tfds(spec, split, tfds_data_dir):
+    import tensorflow_datasets as tfds
+
+    ds = tfds.load(f"glue/{spec.name}", split=tfds_split(spec, split),
+                   data_dir=tfds_data_dir)
+    dtype = tf.float32 if spec.is_regression else tf.int64
+    return ds.map(
+        lambda ex: (tuple(ex[f] for f in spec.tfds_text), tf.cast(ex["label"], dtype)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def load_glue(task, split="train", data_dir=None, *, label_names=None,
+              tfds_data_dir=None):
+    """One GLUE split as a `tf.data.Dataset` of `(texts, label)`.
+
+    Args:
+        task: "cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"
+            (GLUE folder names such as "SST-2" work too).
+        split: "train", "dev" (= "validation"), "test"; MNLI has "dev_matched" and
+            "dev_mismatched" ("dev" means matched).
+        data_dir: a local GLUE folder (the task folder holding `train.tsv`, or the
+            GLUE root holding `SST-2/`); `None` downloads `glue/<task>` with TFDS.
+        label_names: give labels ids in this order instead of the task's (TFDS)
+            order — e.g. a teacher's `label_names` (see `labels.check_label_names`).
+        tfds_data_dir: where TFDS keeps its downloads (TFDS default if None).
+
+    Test splits have no labels: their label is -1.
+    """
+    spec = get_task(task)
+    if data_dir is not None:
+        ds = _from_tsv(spec, split, data_dir)
+    else:
+        ds = _from_tfds(spec, split, tfds_data_dir)
+    table = _remap(spec, label_names)
+    if table is not None:
+        ds = ds.map(lambda x, y: (x, tf.where(y >= 0, tf.gather(table, tf.maximum(y, 0)), y)))
+    return ds
