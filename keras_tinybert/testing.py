@@ -4,8 +4,12 @@ Real BERTs take seconds per step on a laptop CPU; these take milliseconds and ex
 exactly the same code paths (same classes, same layers, a real WordPiece tokenizer).
 """
 
+import collections
+import re
+
 import keras
 import keras_hub
+import numpy as np
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -105,3 +109,73 @@ def tiny_masked_lm(num_layers=2, hidden_dim=32, num_heads=4, seed=0):
         tokenizer, sequence_length=32
     )
     return keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=preprocessor)
+
+
+def vary_weights(classifier, sentences, scale=2.0, seed=0):
+    """Re-draw a tiny classifier's weights so its logits depend on the sentence.
+
+    keras-hub's BERT initialiser (std 0.02) makes a random model's pooled output almost
+    the same for every input and its logits about ±0.01 with one argmax for all: parity
+    checks on such a model pass trivially. This re-draws the backbone at unit scale
+    (embeddings N(0, 1), kernels N(0, 1/fan_in)) and the output layer so the logits over
+    `sentences` have standard deviation `scale` and are centred (the argmax splits them).
+    Returns `classifier`, changed in place.
+    """
+    rng = np.random.default_rng(seed)
+    for weight in classifier.backbone.weights:
+        if not weight.path.endswith(("kernel", "embeddings")):
+            continue
+        shape = tuple(weight.shape)
+        fan_in = shape[0] * (shape[1] if "attention_output" in weight.path else 1)
+        std = 1.0 if weight.path.endswith("embeddings") else fan_in**-0.5
+        weight.assign(rng.normal(0.0, std, size=shape).astype("float32"))
+    inputs = classifier.preprocessor(keras.ops.convert_to_tensor(list(sentences)))
+    pooled = keras.ops.convert_to_numpy(classifier.backbone(inputs)["pooled_output"])
+    output = classifier.output_dense
+    kernel = rng.normal(size=tuple(output.kernel.shape))
+    kernel *= scale / (pooled @ kernel).std(axis=0)
+    output.kernel.assign(kernel.astype("float32"))
+    output.bias.assign((-(pooled @ kernel).mean(axis=0)).astype("float32"))
+    return classifier
+
+
+def word_vocabulary(sentences, size=4000):
+    """A WordPiece vocabulary of the `size` most frequent words in `sentences`.
+
+    Special tokens first, then every character seen (alone and as `##` continuation,
+    so no word maps to [UNK]), then whole words by frequency. Lower-cased, split like
+    BERT's basic tokenizer (whitespace and punctuation). For training test students on
+    real text (SST-2) without a pretrained vocabulary.
+    """
+    words = collections.Counter()
+    for sentence in sentences:
+        words.update(re.findall(r"\w+|[^\w\s]", sentence.lower()))
+    chars = sorted({c for word in words for c in word})
+    vocabulary = list(SPECIAL_TOKENS) + chars + ["##" + c for c in chars]
+    known = set(vocabulary)
+    for word, _ in words.most_common():
+        if len(vocabulary) >= size:
+            break
+        if word not in known:
+            vocabulary.append(word)
+            known.add(word)
+    return vocabulary
+
+
+def tiny_classifier_with_vocabulary(
+    vocabulary, num_classes=2, sequence_length=32, dropout=0.0, **backbone_args
+):
+    """Like `tiny_classifier`, over another vocabulary (e.g. `word_vocabulary`).
+
+    `backbone_args` go to `tiny_backbone` (num_layers, hidden_dim, num_heads, ...).
+    """
+    backbone = tiny_backbone(
+        vocabulary_size=len(vocabulary),
+        max_sequence_length=max(64, sequence_length),
+        dropout=dropout,
+        **backbone_args,
+    )
+    preprocessor = tiny_preprocessor(vocabulary, sequence_length=sequence_length)
+    return keras_hub.models.BertTextClassifier(
+        backbone, num_classes, preprocessor=preprocessor, dropout=dropout
+    )

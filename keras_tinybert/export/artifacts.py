@@ -1,0 +1,155 @@
+"""What every export shares: the token-id interface, the student directory layout and
+the `metadata.json` written beside each artifact.
+
+Student directory layout (what `--model DIR` reads and what distillation runs write):
+
+    DIR/student.keras      the Keras model (`model.save`), a keras-hub task model such
+                           as `BertTextClassifier`, preprocessor attached or not
+    DIR/metadata.json      optional; free-form JSON, these keys are understood:
+                             "label_names":  ["negative", "positive"]
+                             "teacher":      what the student was distilled from
+                             "distillation": the distillation config (stages, layer map,
+                                             loss weights, temperature, data, ...)
+                           every other key is carried over into the export's metadata.
+"""
+
+import datetime
+import hashlib
+import json
+import pathlib
+
+import keras
+import keras_hub  # noqa: F401  (registers keras-hub classes for `load_model`)
+import numpy as np
+import tensorflow as tf
+
+INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
+OUTPUT_NAMES = ("logits", "probabilities")
+MODEL_FILE = "student.keras"
+METADATA_FILE = "metadata.json"
+
+
+def token_id_spec():
+    """The token-id signature shared by SavedModel and TFLite: int32 [batch, length]."""
+    return {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
+
+
+def serving_outputs(model, inputs):
+    """The exported outputs: float32 logits and their softmax."""
+    logits = tf.cast(model(inputs, training=False), tf.float32)
+    return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+
+def find_preprocessor(model, preprocessor=None):
+    """`preprocessor`, else the one attached to a keras-hub task model, else None."""
+    return preprocessor if preprocessor is not None else getattr(model, "preprocessor", None)
+
+
+def token_ids(preprocessor, sentences):
+    """Tokenise and pack `sentences` with a keras-hub preprocessor: int32 NumPy arrays."""
+    if preprocessor is None:
+        raise ValueError(
+            "Raw sentences need a tokenizer, but the model has no preprocessor: pass "
+            "`preprocessor=` (a keras-hub TextClassifierPreprocessor) or token ids as a "
+            f"dict with keys {list(INPUT_NAMES)}."
+        )
+    packed = preprocessor(tf.constant([str(s) for s in sentences]))
+    return {name: np.asarray(packed[name]).astype("int32") for name in INPUT_NAMES}
+
+
+def load_student(path):
+    """Load a saved student: a `.keras` file, or a directory holding one.
+
+    Returns `(model, metadata)`; `metadata` is the `metadata.json` beside the model
+    (empty dict when there is none).
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No model at {path}: pass a `.keras` file or a directory holding "
+            f"`{MODEL_FILE}` (and optionally `{METADATA_FILE}`)."
+        )
+    model_file = path if path.is_file() else _model_file_in(path)
+    if model_file.suffix != ".keras":
+        raise ValueError(f"{model_file} is not a `.keras` file; save with `model.save('{MODEL_FILE}')`.")
+    model = keras.saving.load_model(model_file)
+    meta_file = model_file.parent / METADATA_FILE
+    metadata = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    return model, metadata
+
+
+def _model_file_in(directory):
+    if (directory / MODEL_FILE).exists():
+        return directory / MODEL_FILE
+    found = sorted(directory.glob("*.keras"))
+    if len(found) != 1:
+        raise ValueError(
+            f"{directory} holds {len(found)} `.keras` files ({[f.name for f in found]}); "
+            f"expected `{MODEL_FILE}`. Pass the `.keras` file itself."
+        )
+    return found[0]
+
+
+def build_metadata(model, preprocessor=None, source=None, **fields):
+    """The metadata of an export: labels, vocabulary hash, sequence length, teacher, config.
+
+    `source` is the student's own `metadata.json` (see the module docstring); `fields`
+    (format, quantization, signatures...) are added as they are.
+    """
+    source = dict(source or {})
+    preprocessor = find_preprocessor(model, preprocessor)
+    tokenizer = getattr(preprocessor, "tokenizer", None)
+    vocabulary = tokenizer.get_vocabulary() if tokenizer is not None else None
+    num_classes = int(model.output_shape[-1])
+    label_names = source.pop("label_names", None) or [str(i) for i in range(num_classes)]
+    if len(label_names) != num_classes:
+        raise ValueError(
+            f"metadata.json lists {len(label_names)} label_names but the model has "
+            f"{num_classes} outputs; fix `label_names` in the student's metadata.json."
+        )
+    return {
+        **source,
+        "label_names": list(label_names),
+        "num_classes": num_classes,
+        "vocabulary_sha256": _vocabulary_hash(vocabulary),
+        "vocabulary_size": len(vocabulary) if vocabulary else None,
+        "lowercase": getattr(tokenizer, "lowercase", None),
+        "sequence_length": getattr(preprocessor, "sequence_length", None),
+        "teacher": source.get("teacher"),
+        "distillation": source.get("distillation"),
+        "inputs": list(INPUT_NAMES),
+        "outputs": list(OUTPUT_NAMES),
+        "exported_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **fields,
+    }
+
+
+def _vocabulary_hash(vocabulary):
+    """sha256 of the vocabulary, one token per line: ties an export to its tokenizer."""
+    if not vocabulary:
+        return None
+    return hashlib.sha256("\n".join(vocabulary).encode("utf-8")).hexdigest()
+
+
+def metadata_path(artifact):
+    """Where an artifact's metadata lives: `<version>/metadata.json` for a SavedModel,
+    `<name>.metadata.json` beside `<name>.tflite` (so several TFLite files share a folder)."""
+    artifact = pathlib.Path(artifact)
+    if artifact.suffix == ".tflite":
+        return artifact.with_suffix(".metadata.json")
+    return artifact / METADATA_FILE
+
+
+def write_json(path, payload):
+    """Write `payload` as indented JSON, refusing to overwrite an existing file."""
+    path = pathlib.Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path} exists; not overwriting it. Choose another output path.")
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def artifact_size_mb(artifact):
+    """Size of a file, or of all files under a directory, in MB (10^6 bytes)."""
+    artifact = pathlib.Path(artifact)
+    files = [artifact] if artifact.is_file() else [f for f in artifact.rglob("*") if f.is_file()]
+    return sum(f.stat().st_size for f in files) / 1e6

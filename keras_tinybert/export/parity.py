@@ -1,0 +1,153 @@
+"""Check that an export is the same model: run it and the Keras model on the same inputs."""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from keras_tinybert.export.artifacts import (
+    INPUT_NAMES,
+    artifact_size_mb,
+    find_preprocessor,
+    token_ids,
+)
+
+
+@dataclasses.dataclass
+class Parity:
+    """Export vs Keras on the same inputs: worst logit difference and argmax agreement."""
+
+    artifact: str
+    signature: str
+    num_examples: int
+    max_abs_diff: float
+    agreement: float
+    size_mb: float
+    export_logits: np.ndarray = dataclasses.field(repr=False)
+    keras_logits: np.ndarray = dataclasses.field(repr=False)
+
+    def __str__(self):
+        return (
+            f"{self.artifact} [{self.signature}]: {self.size_mb:.2f} MB, max |Δlogit| "
+            f"{self.max_abs_diff:.2e}, argmax agreement {self.agreement:.2%} "
+            f"over {self.num_examples} examples"
+        )
+
+
+def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_size=32, trim_padding=True):
+    """Run `artifact` (a `.tflite` file or a SavedModel) and `model` on `inputs`.
+
+    `inputs` are raw sentences or a dict of int32 token-id arrays. Sentences go as text
+    to a SavedModel's raw-string `serving_default` (so the in-graph tokenizer is checked
+    too) and are tokenised with `preprocessor` (default: the model's) for everything
+    else. `signature` forces a SavedModel signature. `trim_padding`: see
+    `tflite_predictor`. Returns a `Parity`.
+    """
+    artifact = pathlib.Path(artifact)
+    if not artifact.exists():
+        raise FileNotFoundError(f"No export at {artifact}.")
+    is_text = not isinstance(inputs, dict)
+    ids = token_ids(find_preprocessor(model, preprocessor), inputs) if is_text else _as_int32(inputs)
+    if artifact.suffix == ".tflite":
+        signature, predict, feed = "serving_default", tflite_predictor(artifact, trim_padding=trim_padding), ids
+    else:
+        artifact = latest_version(artifact)
+        signature, predict = saved_model_predictor(artifact, signature, text=is_text)
+        feed = ids
+        if signature_takes_text(predict):
+            if not is_text:
+                raise ValueError(f"Signature {signature!r} takes raw text: pass sentences, or signature='serve_token_ids'.")
+            feed = {"text": np.asarray([str(s) for s in inputs])}
+    exported = _batched(predict, feed, batch_size)
+    reference = _batched(lambda batch: model(batch, training=False), ids, batch_size)
+    return Parity(
+        artifact=str(artifact),
+        signature=signature,
+        num_examples=len(reference),
+        max_abs_diff=float(np.max(np.abs(exported - reference))),
+        agreement=float(np.mean(exported.argmax(-1) == reference.argmax(-1))),
+        size_mb=artifact_size_mb(artifact),
+        export_logits=exported,
+        keras_logits=reference,
+    )
+
+
+def tflite_predictor(path, num_threads=None, trim_padding=True):
+    """A function: dict of int32 arrays -> float32 logits, through the LiteRT interpreter.
+
+    With `trim_padding`, each batch runs at its longest real length (keras-hub pads at
+    the end; the TFLite graph takes any length), as an app would run it: less compute,
+    and fewer padded keys for an int8 model to approximate.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+    runner = interpreter.get_signature_runner("serving_default")
+
+    def predict(batch):
+        length = batch["token_ids"].shape[1]
+        if trim_padding:
+            length = max(1, int(np.asarray(batch["padding_mask"]).astype(bool).sum(axis=1).max()))
+        return runner(**{name: batch[name][:, :length] for name in INPUT_NAMES})["logits"]
+
+    predict.input_names = INPUT_NAMES
+    return predict
+
+
+def saved_model_predictor(path, signature=None, text=False):
+    """`(signature_name, function)` for a SavedModel; the function returns logits.
+
+    Default signature: `serving_default` when it takes raw text and `text` is set,
+    else `serve_token_ids`.
+    """
+    loaded = tf.saved_model.load(str(path))
+    if signature is None:
+        default = loaded.signatures["serving_default"]
+        signature = "serving_default" if text and "text" in _input_names(default) else "serve_token_ids"
+    if signature not in loaded.signatures:
+        raise ValueError(f"{path} has no signature {signature!r}; it has {sorted(loaded.signatures)}.")
+    function = loaded.signatures[signature]
+
+    def predict(batch):
+        return function(**{name: tf.constant(value) for name, value in batch.items()})["logits"]
+
+    predict.input_names = tuple(_input_names(function))
+    predict.loaded = loaded  # keep the resources (vocabulary tables) alive
+    return signature, predict
+
+
+def signature_takes_text(predict):
+    return "text" in predict.input_names
+
+
+def latest_version(path):
+    """`path` if it is a SavedModel, else its highest numeric version sub-directory."""
+    path = pathlib.Path(path)
+    if (path / "saved_model.pb").exists():
+        return path
+    versions = sorted((p for p in path.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    if not versions:
+        raise ValueError(f"{path} is neither a SavedModel nor a directory of numbered versions.")
+    return versions[-1]
+
+
+def _input_names(function):
+    return sorted(function.structured_input_signature[1])
+
+
+def _as_int32(inputs):
+    missing = [name for name in INPUT_NAMES if name not in inputs]
+    if missing:
+        raise ValueError(f"Token-id inputs lack {missing}; expected keys {list(INPUT_NAMES)}.")
+    return {name: np.asarray(inputs[name], dtype="int32") for name in INPUT_NAMES}
+
+
+def _batched(predict, inputs, batch_size):
+    """Concatenated float32 outputs of `predict` over batches of `inputs`."""
+    count = len(next(iter(inputs.values())))
+    outputs = [
+        np.asarray(predict({k: v[start : start + batch_size] for k, v in inputs.items()}), dtype="float32")
+        for start in range(0, count, batch_size)
+    ]
+    return np.concatenate(outputs)
