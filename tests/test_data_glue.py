@@ -142,3 +142,34 @@ def test_sst2_real_files(shared_data):
                                    bucket_boundaries=[16, 32, 64])
     widths = [x["token_ids"].shape[1] for x, _ in batches]
     assert sum(x for x in widths) / len(widths) < 64  # far below the fixed 128
+
+
+def test_tfds_source_maps_features_splits_and_labels(monkeypatch):
+    """The TFDS path (network only) with `tfds.load` replaced by an in-memory dataset."""
+    import tensorflow_datasets as tfds
+
+    calls = []
+
+    def fake_load(name, split, data_dir=None):
+        calls.append((name, split))
+        return tf.data.Dataset.from_tensor_slices({
+            "premise": ["p0", "p1"], "hypothesis": ["h0", "h1"],
+            "label": tf.constant([0, 2], tf.int64), "idx": [0, 1]})
+
+    monkeypatch.setattr(tfds, "load", fake_load)
+    ds = data.load_glue("mnli", "dev_mismatched",
+                        label_names=["contradiction", "entailment", "neutral"])
+    got = [((p.numpy(), h.numpy()), int(y)) for (p, h), y in ds]
+    assert calls == [("glue/mnli", "validation_mismatched")]
+    assert got == [((b"p0", b"h0"), 1), ((b"p1", b"h1"), 0)]  # remapped to the model's order
+
+
+def test_pairs_are_packed_as_two_segments(tmp_path):
+    write(tmp_path / "train.tsv", RTE_ROWS)
+    ds = data.load_glue("rte", "train", data_dir=tmp_path)
+    for mode in ({}, {"bucket_boundaries": [8]}):
+        x, y = next(iter(data.to_model_inputs(ds, tiny_preprocessor(), 2, **mode)))
+        segments, mask = x["segment_ids"].numpy(), x["padding_mask"].numpy()
+        assert y.numpy().tolist() == [0, 1]
+        # "it was fun ." / "it was good .": [CLS] 4 [SEP] | 4 [SEP] -> 6 zeros, 5 ones.
+        assert segments[0][mask[0]].tolist() == [0] * 6 + [1] * 5

@@ -43,6 +43,15 @@ def with_sequence_length(preprocessor, sequence_length):
     )
 
 
+def _pack(preprocessor, texts):
+    """Tokenise and pack `texts` (a tuple of 1 or 2 string tensors).
+
+    `x=` is passed by keyword: Keras layers read a positional 2-tuple as `(x, y)`, which
+    would silently turn a sentence pair into a sentence and a label.
+    """
+    return preprocessor(x=texts)
+
+
 def _trim(x):
     """Drop the trailing padding of one packed example."""
     length = tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32))
@@ -82,13 +91,13 @@ def to_model_inputs(
     if bucket_boundaries is None:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         return dataset.map(
-            lambda x, y: (preprocessor(x), y), num_parallel_calls=AUTOTUNE
+            lambda x, y: (_pack(preprocessor, x), y), num_parallel_calls=AUTOTUNE
         ).prefetch(AUTOTUNE)
     boundaries = sorted(int(b) for b in bucket_boundaries)
     if not boundaries or boundaries[0] < 1:
         raise ValueError(f"bucket_boundaries must be positive lengths, got {bucket_boundaries}.")
     pad_id = preprocessor.tokenizer.pad_token_id
-    dataset = dataset.map(lambda x, y: (_trim(preprocessor(x)), y), num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(lambda x, y: (_trim(_pack(preprocessor, x)), y), num_parallel_calls=AUTOTUNE)
     return dataset.bucket_by_sequence_length(
         element_length_func=lambda x, y: tf.shape(x["token_ids"])[0],
         bucket_boundaries=boundaries,
