@@ -23,6 +23,7 @@ setup(
         "numpy",
         "pyyaml",
         "tqdm",
+        "tensorboard",
     ],
     extras_require={
         "dev": [

@@ -17,9 +17,12 @@ learnable projections W_e (embeddings) and W_h (hidden states) that map the
 student's width to the teacher's belong to the distiller, never to the student.
 """
 
+import json
+
 import keras
 import tensorflow as tf
 from keras import ops
+from keras.src.trainers.compile_utils import MetricsList
 
 from keras_tinybert import losses
 from keras_tinybert.layer_map import layer_map as make_layer_map
@@ -85,6 +88,22 @@ def _resolve_weights(stage, loss_weights):
     if not any(weights.values()):
         raise ValueError(f"All loss weights are 0 ({weights}): nothing to train.")
     return weights
+
+
+class _Metrics(MetricsList):
+    """The distiller's metrics, seen by callbacks as Keras' compiled metrics are.
+
+    `result()` gives the metrics that the train/test step logs (`logged`, set when
+    the step is traced), so that Keras' end-of-epoch logs are exactly the step's.
+    """
+
+    logged = ()
+
+    def result(self):
+        return {m.name: m.result() for m in self.metrics if m.name in self.logged}
+
+    def get_config(self):
+        return {"name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="keras_tinybert")
@@ -155,9 +174,16 @@ class Distiller(keras.Model):
         self._check_logits()
         self._build_projections()
         self._trackers = {
-            n: keras.metrics.Mean(name=f"{n}_loss") for n in ("total",) + LOSS_NAMES
+            n: keras.metrics.Mean(name="loss" if n == "total" else f"{n}_loss")
+            for n in ("total",) + LOSS_NAMES
         }
+        for tracker in self._trackers.values():
+            tracker._direction = "down"  # what callbacks' mode="auto" looks for
         self._accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self._metrics_list = _Metrics(
+            list(self._trackers.values()) + [self._accuracy], name="tinybert_metrics"
+        )
+        self.built = True  # every sub-layer is built: no symbolic build needed
 
     # ---------------------------------------------------------------- set-up --
     def _check_options(self):
@@ -222,7 +248,20 @@ class Distiller(keras.Model):
 
     @property
     def metrics(self):
-        return list(self._trackers.values()) + [self._accuracy]
+        # Wrapped in Keras' MetricsList so that callbacks monitoring e.g.
+        # "val_hidden_loss" (EarlyStopping, ModelCheckpoint) find the metric and
+        # know that lower is better, as they do for compiled metrics.
+        return [self._metrics_list]
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Build only the optimizer: the models and projections are built already.
+
+        Keras' own symbolic build under `tf.distribute` first averages an input
+        batch across replicas, which fails on keras-hub's boolean `padding_mask`.
+        """
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
 
     # --------------------------------------------------------------- forward --
     def call(self, inputs, training=False):
@@ -344,6 +383,7 @@ class Distiller(keras.Model):
             if student_out["logits"].shape[-1] > 1:
                 self._accuracy.update_state(y, student_out["logits"])
                 logs["accuracy"] = self._accuracy.result()
+        self._metrics_list.logged = tuple(logs)
         return logs
 
     # ---------------------------------------------------------------- config --
@@ -369,5 +409,7 @@ class Distiller(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         for key in ("teacher", "student"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
+            # A copy: keras-hub's Task.from_config edits its config in place.
+            spec = json.loads(json.dumps(config[key]))
+            config[key] = keras.saving.deserialize_keras_object(spec)
         return cls(**config)

@@ -1,0 +1,297 @@
+"""The Distiller trains the student (and only the student) on TinyBERT's losses."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_tinybert as kt
+from keras_tinybert import testing
+from keras_tinybert.distiller import Distiller
+
+SENTENCES = [
+    "a good film , really",
+    "bad movie , boring plot",
+    "the best story ever",
+    "awful script and dull actors",
+    "charming , warm and funny",
+    "i hated this stupid film",
+    "brilliant performance by the director",
+    "too long and too slow",
+]
+LABELS = [1, 0, 1, 0, 1, 0, 1, 0]
+
+
+def make_dataset(preprocessor, batch_size=4, repeat=1, labels=True):
+    data = (SENTENCES * repeat, LABELS * repeat) if labels else SENTENCES * repeat
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
+    return ds.map(preprocessor)
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    """A tiny teacher fine-tuned on the toy labels, so its logits carry knowledge."""
+    model = testing.tiny_classifier(num_layers=4, hidden_dim=48, num_heads=4, seed=1)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(SENTENCES, np.array(LABELS), batch_size=8, epochs=15, verbose=0)
+    return model
+
+
+def student_for(teacher, **kwargs):
+    keras.utils.set_random_seed(kwargs.pop("seed", 2))
+    shape = dict(num_layers=2, hidden_dim=32, intermediate_dim=64)
+    return kt.models.student_like(teacher, **{**shape, **kwargs})
+
+
+def teacher_weights(teacher):
+    return [w.numpy().copy() for w in teacher.weights]
+
+
+def test_losses_fall_over_30_steps_and_teacher_is_unchanged(teacher):
+    distiller = Distiller(teacher, student_for(teacher), stage="joint")
+    distiller.compile(optimizer=keras.optimizers.Adam(3e-3))
+    eval_ds = make_dataset(teacher.preprocessor)
+    start = distiller.evaluate(eval_ds, return_dict=True, verbose=0)
+    before = teacher_weights(teacher)
+    # 8 sentences x 15 / batch 4 = 30 steps.
+    distiller.fit(make_dataset(teacher.preprocessor, repeat=15), verbose=0)
+    assert int(distiller.optimizer.iterations.numpy()) == 30
+    end = distiller.evaluate(eval_ds, return_dict=True, verbose=0)
+    # From random Q/K kernels (std 0.02) the attention scores grow slowly (their
+    # gradient is proportional to the other kernel), so that loss falls least.
+    falls = {"embedding_loss": 0.7, "hidden_loss": 0.7, "loss": 0.7,
+             "attention_loss": 0.97, "prediction_loss": 0.9}
+    for name, factor in falls.items():
+        assert end[name] < factor * start[name], (name, start[name], end[name])
+    after = teacher.weights
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, after))
+
+
+def test_losses_fall_within_one_fit(teacher):
+    distiller = Distiller(teacher, student_for(teacher), stage="intermediate")
+    distiller.compile(optimizer=keras.optimizers.Adam(3e-3))
+    h = distiller.fit(make_dataset(teacher.preprocessor), epochs=6, verbose=0).history
+    for name in ("embedding_loss", "attention_loss", "hidden_loss", "loss"):
+        assert h[name][-1] < h[name][0], (name, h[name])
+    assert h["hidden_loss"][-1] < 0.8 * h["hidden_loss"][0]
+
+
+def test_teacher_is_not_trainable_and_projections_are_not_the_students(teacher):
+    student = student_for(teacher)
+    distiller = Distiller(teacher, student, stage="general")
+    trainable = {id(w) for w in distiller.trainable_weights}
+    assert not trainable & {id(w) for w in teacher.weights}
+    assert {id(w) for w in student.trainable_weights} <= trainable
+    projections = distiller.embedding_projection.weights + distiller.hidden_projection.weights
+    assert {id(w) for w in projections} <= trainable
+    assert not {id(w) for w in projections} & {id(w) for w in student.weights}
+    assert distiller.hidden_projection.kernel.shape == (32, 48)
+
+
+def test_shared_projection_is_one_matrix(teacher):
+    d = Distiller(teacher, student_for(teacher), shared_projection=True)
+    assert d.embedding_projection is d.hidden_projection
+    d = Distiller(teacher, student_for(teacher))
+    assert d.embedding_projection is not d.hidden_projection
+
+
+@pytest.mark.parametrize(
+    "stage, keys",
+    [
+        ("general", {"loss", "embedding_loss", "attention_loss", "hidden_loss", "prediction_loss"}),
+        ("intermediate", {"loss", "embedding_loss", "attention_loss", "hidden_loss", "prediction_loss"}),
+        ("prediction", {"loss", "prediction_loss"}),
+    ],
+)
+def test_history_has_per_loss_metrics(teacher, stage, keys):
+    distiller = Distiller(teacher, student_for(teacher), stage=stage)
+    distiller.compile(optimizer="adam")
+    ds = make_dataset(teacher.preprocessor, labels=False)
+    history = distiller.fit(ds, validation_data=ds, verbose=0).history
+    assert set(history) == keys | {f"val_{k}" for k in keys}
+
+
+def test_prediction_stage_reports_accuracy_and_trains_only_prediction(teacher):
+    distiller = Distiller(teacher, student_for(teacher), stage="prediction")
+    assert distiller.embedding_projection is None and distiller.hidden_projection is None
+    distiller.compile(optimizer=keras.optimizers.Adam(1e-2))
+    ds = make_dataset(teacher.preprocessor)
+    logs = distiller.evaluate(ds, return_dict=True, verbose=0)
+    student_pred = np.argmax(distiller.predict(ds, verbose=0), -1)
+    np.testing.assert_allclose(logs["accuracy"], np.mean(student_pred == LABELS))
+    h = distiller.fit(ds, epochs=5, verbose=0).history
+    assert h["prediction_loss"][-1] < h["prediction_loss"][0]
+    assert h["loss"] == h["prediction_loss"]
+
+
+def test_prediction_loss_is_monitored_not_trained_in_intermediate(teacher):
+    student = student_for(teacher)
+    head = student.output_dense.kernel.numpy().copy()
+    distiller = Distiller(teacher, student, stage="intermediate")
+    distiller.compile(optimizer="adam")
+    h = distiller.fit(make_dataset(teacher.preprocessor), verbose=0).history
+    assert "prediction_loss" in h
+    np.testing.assert_array_equal(student.output_dense.kernel.numpy(), head)
+    np.testing.assert_allclose(
+        h["loss"][0], h["embedding_loss"][0] + h["attention_loss"][0] + h["hidden_loss"][0],
+        rtol=1e-5,
+    )
+
+
+def test_loss_weights_scale_the_total(teacher):
+    distiller = Distiller(
+        teacher, student_for(teacher), loss_weights={"hidden": 2.0, "attention": 0.5}
+    )
+    distiller.compile(optimizer=keras.optimizers.SGD(0.0))
+    logs = distiller.evaluate(make_dataset(teacher.preprocessor), return_dict=True, verbose=0)
+    expected = logs["embedding_loss"] + 2.0 * logs["hidden_loss"] + 0.5 * logs["attention_loss"]
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
+
+
+def test_attention_heads_mean_for_different_head_counts(teacher):
+    student = student_for(teacher, num_heads=2)
+    with pytest.raises(ValueError, match="4 attention heads and the student 2.*attention_heads='mean'"):
+        Distiller(teacher, student)
+    distiller = Distiller(teacher, student, attention_heads="mean")
+    distiller.compile(optimizer=keras.optimizers.Adam(3e-3))
+    h = distiller.fit(make_dataset(teacher.preprocessor), epochs=4, verbose=0).history
+    assert h["attention_loss"][-1] < h["attention_loss"][0]
+
+
+def test_head_mismatch_is_fine_without_attention_loss(teacher):
+    Distiller(teacher, student_for(teacher, num_heads=2), loss_weights={"attention": 0})
+
+
+def test_vocabulary_mismatch(teacher):
+    other = testing.tiny_classifier(num_layers=2, hidden_dim=32, preprocessor=False)
+    other_backbone = keras.models.clone_model(other.backbone)  # same size: ok
+    del other_backbone
+    bigger = kt.models.student_like(teacher, 2, 32, 64)
+    bigger_backbone = type(bigger.backbone)(
+        **{**bigger.backbone.get_config(), "vocabulary_size": 500, "name": "b"}
+    )
+    with pytest.raises(ValueError, match="Vocabulary mismatch.*student_like"):
+        Distiller(teacher.backbone, bigger_backbone, stage="general")
+
+
+def test_tokenizer_vocabulary_mismatch(teacher):
+    import keras_hub
+
+    vocab = testing.tiny_vocabulary()
+    vocab[10], vocab[11] = vocab[11], vocab[10]
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=True)
+    student = student_for(teacher)
+    student.preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer)
+    with pytest.raises(ValueError, match="first at id 10"):
+        Distiller(teacher, student)
+
+
+def test_student_deeper_than_teacher(teacher):
+    with pytest.raises(ValueError, match="must not be deeper"):
+        Distiller(teacher, student_for(teacher, num_layers=5))
+
+
+def test_layer_map_errors_reach_the_user(teacher):
+    with pytest.raises(ValueError, match="not an integer"):
+        Distiller(teacher, student_for(teacher, num_layers=3))
+    Distiller(teacher, student_for(teacher, num_layers=3), layer_map="top")
+    d = Distiller(teacher, student_for(teacher), layer_map=[1, 3])
+    assert d.layer_map.blocks == [1, 3]
+
+
+def test_unknown_stage_and_loss_names(teacher):
+    with pytest.raises(ValueError, match="Unknown stage 'task'"):
+        Distiller(teacher, student_for(teacher), stage="task")
+    with pytest.raises(ValueError, match="Unknown loss 'logits'"):
+        Distiller(teacher, student_for(teacher), loss_weights={"logits": 1.0})
+    with pytest.raises(ValueError, match="nothing to train"):
+        Distiller(teacher, student_for(teacher), stage="prediction",
+                  loss_weights={"prediction": 0})
+
+
+def test_prediction_stage_needs_logits(teacher):
+    student = student_for(teacher)
+    with pytest.raises(ValueError, match="teacher is a bare backbone"):
+        Distiller(teacher.backbone, student, stage="prediction")
+
+
+def test_inputs_without_padding_mask(teacher):
+    distiller = Distiller(teacher, student_for(teacher))
+    distiller.compile(optimizer="adam")
+    ds = make_dataset(teacher.preprocessor, labels=False).map(
+        lambda x: {"token_ids": x["token_ids"], "segment_ids": x["segment_ids"]}
+    )
+    with pytest.raises(ValueError, match="token_ids', 'padding_mask'.*preprocessor"):
+        distiller.fit(ds, verbose=0)
+    with pytest.raises(ValueError, match="input dict"):
+        distiller.fit(tf.data.Dataset.from_tensor_slices(["raw text"]).batch(1), verbose=0)
+
+
+def test_get_config_round_trip(teacher):
+    distiller = Distiller(
+        teacher, student_for(teacher), stage="joint", layer_map=[2, 4],
+        loss_weights={"prediction": 0.5}, temperature=2.0, attention_masking="exact",
+        shared_projection=True, prediction_reduction="elements",
+    )
+    config = distiller.get_config()
+    clone = Distiller.from_config(config)
+    for key in ("stage", "temperature", "attention_masking", "shared_projection",
+                "prediction_reduction", "weights_by_loss"):
+        assert getattr(clone, key) == getattr(distiller, key)
+    assert clone.layer_map == distiller.layer_map
+    backbone = clone.get_config()["student"]["config"]["backbone"]
+    assert backbone == config["student"]["config"]["backbone"]
+    assert clone.student.count_params() == distiller.student.count_params()
+
+
+def test_works_with_the_usual_callbacks(teacher, tmp_path):
+    distiller = Distiller(teacher, student_for(teacher))
+    distiller.compile(optimizer="adam")
+    ds = make_dataset(teacher.preprocessor)
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(
+            str(tmp_path / "ckpt.weights.h5"), save_weights_only=True,
+            monitor="val_loss", save_best_only=True,
+        ),
+        keras.callbacks.TensorBoard(str(tmp_path / "tb")),
+        keras.callbacks.EarlyStopping(monitor="val_hidden_loss", patience=1),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    history = distiller.fit(ds, validation_data=ds, epochs=2, callbacks=callbacks, verbose=0)
+    assert (tmp_path / "ckpt.weights.h5").exists()
+    assert any((tmp_path / "tb" / "train").iterdir())
+    assert len(history.history["loss"]) >= 1
+    # The checkpoint restores into a fresh distiller with the same structure.
+    clone = Distiller(teacher, student_for(teacher, seed=9))
+    clone.load_weights(str(tmp_path / "ckpt.weights.h5"))
+    np.testing.assert_array_equal(
+        clone.student.backbone.token_embedding.embeddings.numpy(),
+        distiller.student.backbone.token_embedding.embeddings.numpy(),
+    )
+
+
+def test_terminate_on_nan_stops_a_diverging_run(teacher):
+    distiller = Distiller(teacher, student_for(teacher))
+    distiller.compile(optimizer=keras.optimizers.SGD(1e12))
+    history = distiller.fit(
+        make_dataset(teacher.preprocessor, repeat=10), epochs=3, verbose=0,
+        callbacks=[keras.callbacks.TerminateOnNaN()],
+    )
+    assert len(history.history["loss"]) == 1 and not np.isfinite(history.history["loss"][0])
+
+
+def test_mirrored_two_replicas_equal_one():
+    """One step on 2 replicas (2 logical CPUs) gives the same update as on 1."""
+    script = os.path.join(os.path.dirname(__file__), "distributed_step.py")
+    out = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "OK" in out.stdout, out.stdout
