@@ -160,6 +160,22 @@ def _signature_blocks(shown):
     return blocks
 
 
+def test_sentence_pair_signature(student, out_dir):
+    premises, hypotheses = _sentences(12, seed=3), _sentences(12, seed=4)
+    path = kt_export.saved_model(
+        student, out_dir / "pairs", preprocessor=student.preprocessor, text_inputs=("premise", "hypothesis")
+    )
+    pairs = {"premise": premises, "hypothesis": hypotheses}
+    parity = kt_export.verify(path, student, pairs)
+    assert parity.signature == "serving_default" and parity.max_abs_diff < 1e-4
+    packed = student.preprocessor(x=(tf.constant(premises), tf.constant(hypotheses)))
+    assert (np.asarray(packed["segment_ids"]) == 1).any()  # the second segment is really there
+    np.testing.assert_allclose(parity.keras_logits, student(packed, training=False), atol=1e-5)
+    rows = [{"premise": p, "hypothesis": h} for p, h in zip(premises[:2], hypotheses[:2])]
+    response = kt_export.serving_response(tf.saved_model.load(str(path)), {"instances": rows})
+    np.testing.assert_allclose([r["logits"] for r in response["predictions"]], parity.keras_logits[:2], atol=1e-4)
+
+
 # --- TF Serving REST contract ---------------------------------------------------------
 
 

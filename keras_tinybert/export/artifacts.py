@@ -46,15 +46,31 @@ def find_preprocessor(model, preprocessor=None):
 
 
 def token_ids(preprocessor, sentences):
-    """Tokenise and pack `sentences` with a keras-hub preprocessor: int32 NumPy arrays."""
+    """Tokenise and pack text with a keras-hub preprocessor: int32 NumPy arrays.
+
+    `sentences` is a list of strings, or a dict of equal-length string columns for
+    sentence pairs (e.g. {"premise": [...], "hypothesis": [...]}; packed in that order).
+    """
     if preprocessor is None:
         raise ValueError(
             "Raw sentences need a tokenizer, but the model has no preprocessor: pass "
             "`preprocessor=` (a keras-hub TextClassifierPreprocessor) or token ids as a "
             f"dict with keys {list(INPUT_NAMES)}."
         )
-    packed = preprocessor(tf.constant([str(s) for s in sentences]))
+    columns = text_columns(sentences)
+    segments = tuple(tf.constant(column) for column in columns.values())
+    packed = preprocessor(x=segments[0] if len(segments) == 1 else segments)  # a bare tuple is (x, y)
     return {name: np.asarray(packed[name]).astype("int32") for name in INPUT_NAMES}
+
+
+def text_columns(sentences):
+    """{"text": [...]} for a list of strings; a dict of string columns as it is."""
+    columns = sentences if isinstance(sentences, dict) else {"text": sentences}
+    return {name: [str(s) for s in column] for name, column in columns.items()}
+
+
+def is_token_ids(inputs):
+    return isinstance(inputs, dict) and any(name in inputs for name in INPUT_NAMES)
 
 
 def load_student(path):

@@ -10,6 +10,8 @@ from keras_tinybert.export.artifacts import (
     INPUT_NAMES,
     artifact_size_mb,
     find_preprocessor,
+    is_token_ids,
+    text_columns,
     token_ids,
 )
 
@@ -38,7 +40,8 @@ class Parity:
 def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_size=32, trim_padding=True):
     """Run `artifact` (a `.tflite` file or a SavedModel) and `model` on `inputs`.
 
-    `inputs` are raw sentences or a dict of int32 token-id arrays. Sentences go as text
+    `inputs` are raw sentences, a dict of sentence columns (pairs, named as the
+    SavedModel's text inputs), or a dict of int32 token-id arrays. Text goes as text
     to a SavedModel's raw-string `serving_default` (so the in-graph tokenizer is checked
     too) and are tokenised with `preprocessor` (default: the model's) for everything
     else. `signature` forces a SavedModel signature. `trim_padding`: see
@@ -47,7 +50,7 @@ def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_siz
     artifact = pathlib.Path(artifact)
     if not artifact.exists():
         raise FileNotFoundError(f"No export at {artifact}.")
-    is_text = not isinstance(inputs, dict)
+    is_text = not is_token_ids(inputs)
     ids = token_ids(find_preprocessor(model, preprocessor), inputs) if is_text else _as_int32(inputs)
     if artifact.suffix == ".tflite":
         signature, predict, feed = "serving_default", tflite_predictor(artifact, trim_padding=trim_padding), ids
@@ -58,7 +61,7 @@ def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_siz
         if signature_takes_text(predict):
             if not is_text:
                 raise ValueError(f"Signature {signature!r} takes raw text: pass sentences, or signature='serve_token_ids'.")
-            feed = {"text": np.asarray([str(s) for s in inputs])}
+            feed = _text_feed(inputs, predict.input_names)
     exported = _batched(predict, feed, batch_size)
     reference = _batched(lambda batch: model(batch, training=False), ids, batch_size)
     return Parity(
@@ -104,7 +107,7 @@ def saved_model_predictor(path, signature=None, text=False):
     loaded = tf.saved_model.load(str(path))
     if signature is None:
         default = loaded.signatures["serving_default"]
-        signature = "serving_default" if text and "text" in _input_names(default) else "serve_token_ids"
+        signature = "serving_default" if text and _takes_text(default) else "serve_token_ids"
     if signature not in loaded.signatures:
         raise ValueError(f"{path} has no signature {signature!r}; it has {sorted(loaded.signatures)}.")
     function = loaded.signatures[signature]
@@ -113,12 +116,13 @@ def saved_model_predictor(path, signature=None, text=False):
         return function(**{name: tf.constant(value) for name, value in batch.items()})["logits"]
 
     predict.input_names = tuple(_input_names(function))
+    predict.takes_text = _takes_text(function)
     predict.loaded = loaded  # keep the resources (vocabulary tables) alive
     return signature, predict
 
 
 def signature_takes_text(predict):
-    return "text" in predict.input_names
+    return getattr(predict, "takes_text", False)
 
 
 def latest_version(path):
@@ -130,6 +134,20 @@ def latest_version(path):
     if not versions:
         raise ValueError(f"{path} is neither a SavedModel nor a directory of numbered versions.")
     return versions[-1]
+
+
+def _text_feed(inputs, input_names):
+    """Text columns keyed by the signature's input names."""
+    columns = text_columns(inputs)
+    if len(columns) == 1 and len(input_names) == 1:
+        columns = {input_names[0]: next(iter(columns.values()))}
+    if sorted(columns) != sorted(input_names):
+        raise ValueError(f"The signature takes text inputs {list(input_names)}; got columns {sorted(columns)}.")
+    return {name: np.asarray(column, dtype=object) for name, column in columns.items()}
+
+
+def _takes_text(function):
+    return all(spec.dtype == tf.string for spec in function.structured_input_signature[1].values())
 
 
 def _input_names(function):

@@ -19,7 +19,7 @@ TEXT_SIGNATURE = "serving_default"
 TOKEN_ID_SIGNATURE = "serve_token_ids"
 
 
-def saved_model(model, path, preprocessor=None, metadata=None):
+def saved_model(model, path, preprocessor=None, metadata=None, text_inputs=("text",)):
     """Export `model` as a TF Serving SavedModel; return the version directory written.
 
     `path` is either `<base>/<name>/<version>` (an integer last component) or
@@ -27,8 +27,9 @@ def saved_model(model, path, preprocessor=None, metadata=None):
     is never overwritten. Signatures, both returning `logits` and `probabilities`:
 
     - `serve_token_ids`: int32 `token_ids`, `segment_ids`, `padding_mask` [batch, length];
-    - `serving_default`: with a `preprocessor`, a string `text` [batch] tokenised and
-      packed inside the graph; without one, the same as `serve_token_ids`.
+    - `serving_default`: with a `preprocessor`, string inputs named `text_inputs`
+      ([batch] each; two names for sentence-pair tasks, packed in that order) tokenised
+      and packed inside the graph; without one, the same as `serve_token_ids`.
 
     `metadata` is the student's own metadata (label names, teacher, distillation config);
     the export's `metadata.json` goes inside the version directory.
@@ -38,7 +39,7 @@ def saved_model(model, path, preprocessor=None, metadata=None):
     try:
         archive, serve_token_ids = token_id_archive(model)
         if preprocessor is not None:
-            _add_text_endpoint(archive, model, preprocessor)
+            _add_text_endpoint(archive, model, preprocessor, text_inputs)
         else:
             archive.add_endpoint(TEXT_SIGNATURE, serve_token_ids)
         archive.write_out(str(partial), verbose=False)
@@ -51,7 +52,7 @@ def saved_model(model, path, preprocessor=None, metadata=None):
                 source=metadata,
                 format="saved_model",
                 signatures=signatures,
-                raw_text_signature=TEXT_SIGNATURE if preprocessor is not None else None,
+                raw_text_inputs=list(text_inputs) if preprocessor is not None else None,
             ),
         )
         # TF Serving watches <base>/<name> and loads any new numeric directory:
@@ -77,16 +78,23 @@ def token_id_archive(model):
     return archive, serve_token_ids
 
 
-def _add_text_endpoint(archive, model, preprocessor):
+def _add_text_endpoint(archive, model, preprocessor, text_inputs):
     """`serving_default`: raw strings through the keras-hub preprocessor (TF Text ops)."""
-    preprocessor(tf.constant(["build"]))  # Keras layers must be built before tracking
+    if not 1 <= len(text_inputs) <= 2:
+        raise ValueError(f"text_inputs names one or two string inputs; got {text_inputs!r}.")
+    spec = {name: tf.TensorSpec([None], tf.string, name=name) for name in text_inputs}
+
+    def pack(texts):
+        segments = tuple(texts[name] for name in text_inputs)
+        # `x=`: a bare tuple would be read as (x, y)
+        return preprocessor(x=segments[0] if len(segments) == 1 else segments)
+
+    pack({name: tf.constant(["build"]) for name in text_inputs})  # build before tracking
     archive.track(preprocessor)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def serve_text(text):
-        return serving_outputs(model, preprocessor(text))
-
-    archive.add_endpoint(TEXT_SIGNATURE, serve_text)
+    archive.add_endpoint(
+        TEXT_SIGNATURE,
+        tf.function(lambda texts: serving_outputs(model, pack(texts)), input_signature=[spec]),
+    )
 
 
 def free_version_dir(path):
