@@ -83,7 +83,13 @@ def tflite_predictor(path, num_threads=None, trim_padding=True):
     the end; the TFLite graph takes any length), as an app would run it: less compute,
     and fewer padded keys for an int8 model to approximate.
     """
-    from ai_edge_litert.interpreter import Interpreter
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as error:
+        raise ImportError(
+            "Running a .tflite export needs the LiteRT interpreter: "
+            "pip install 'keras-tinybert[tflite]' (the ai-edge-litert package)."
+        ) from error
 
     interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
     runner = interpreter.get_signature_runner("serving_default")
