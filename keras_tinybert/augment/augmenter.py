@@ -14,7 +14,7 @@ leaves the last variant of field 1 in the rows of field 2).
 
 import random
 
-from keras_tinybert.augment.words import STOP_WORDS, basic_words, is_eligible
+from keras_tinybert.augment.words import STOP_WORDS, basic_words_batch, is_eligible
 
 
 class Augmenter:
@@ -42,7 +42,7 @@ class Augmenter:
     def word_candidates(self, texts):
         """For each text: `(words, {word_index: candidates})`, computed in one batch."""
         tokenizer = self.mlm.tokenizer
-        words = [basic_words(text, tokenizer) for text in texts]
+        words = basic_words_batch(texts, tokenizer)
         piece_map = dict(zip(*_unique_with(self.mlm.word_pieces, words)))
         mlm_requests, mlm_slots, glove_words, glove_slots = [], [], [], []
         for t, sentence in enumerate(words):
@@ -74,7 +74,7 @@ class Augmenter:
         for _ in range(self.n_samples):
             new = list(words)
             for i, choices in candidates.items():
-                choice = rng.choice(choices)
+                choice = choices[int(rng.random() * len(choices))]  # uniform
                 if rng.random() < self.p:
                     new[i] = choice
             sentence = " ".join(new)

@@ -79,6 +79,10 @@ class MaskedLMCandidates:
                              tf.TensorSpec([None, 1], tf.int32)],
         )
         self._pieces = {}
+        # In a graph the tokenizer runs its TF ops on the whole batch of words at once
+        # (eagerly, keras-hub tokenises word by word in Python).
+        self._tokenize = tf.function(
+            self.tokenizer, input_signature=[tf.TensorSpec([None], tf.string)])
 
     def _forward(self, token_ids, padding_mask, segment_ids, mask_positions):
         logits = self.model(
@@ -92,10 +96,9 @@ class MaskedLMCandidates:
         """WordPiece ids of each word (tokenised once per distinct word, in one call)."""
         new = sorted({w for w in words if w not in self._pieces})
         if new:
-            tokenized = self.tokenizer(tf.constant(new))
-            tokenized = tokenized.to_list() if hasattr(tokenized, "to_list") else tokenized
-            for word, ids in zip(new, tokenized):
-                self._pieces[word] = [int(i) for i in ids] or [self.vocabulary.index("[UNK]")]
+            unk = self.vocabulary.index("[UNK]") if "[UNK]" in self.vocabulary else 0
+            for word, ids in zip(new, self._tokenize(tf.constant(new)).to_list()):
+                self._pieces[word] = [int(i) for i in ids] or [unk]
         return [self._pieces[w] for w in words]
 
     def build_row(self, pieces, index):

@@ -38,7 +38,12 @@ def run(args):
     glove = GloVe.load(args.glove, vocab_limit=args.vocab_limit)
     n = spec.augment_n if args.n is None else args.n
     augmenter = Augmenter(mlm, glove, n_samples=n, p=args.p, k=args.k, seed=args.seed)
-    path = augment_tsv(spec, args.data_dir, args.output, augmenter,
-                       chunk_size=args.chunk_size, resume=not args.no_resume)
+    try:
+        path = augment_tsv(spec, args.data_dir, args.output, augmenter,
+                           chunk_size=args.chunk_size, resume=not args.no_resume)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished rows are kept in {args.output}; run the same "
+              "command again to resume.")
+        return 130
     print(f"wrote {path}")
     return 0
