@@ -80,6 +80,15 @@ def test_label_order_mismatch_prints_both_orders():
     data.check_label_names(["contradiction", "entailment", "neutral"], model)  # same: fine
 
 
+def test_label_names_travel_in_a_saved_models_metadata(tmp_path):
+    (tmp_path / "metadata.json").write_text('{"label_names": ["positive", "negative"]}')
+    assert data.label_names_of(tmp_path) == ["positive", "negative"]
+    assert data.label_names_of(tmp_path / "student.keras") == ["positive", "negative"]
+    with pytest.raises(ValueError, match=r"data : \['negative', 'positive'\]"):
+        data.check_label_names("sst2", tmp_path)
+    assert data.label_names_of(tmp_path / "elsewhere" / "student.keras") is None
+
+
 def test_metrics_against_hand_computed_values():
     y, p = [1, 1, 0, 0, 1], [1, 0, 0, 1, 1]
     assert data.accuracy(y, p) == pytest.approx(0.6)
