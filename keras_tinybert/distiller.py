@@ -384,6 +384,11 @@ class Distiller(keras.Model):
                 self._accuracy.update_state(y, student_out["logits"])
                 logs["accuracy"] = self._accuracy.result()
         self._metrics_list.logged = tuple(logs)
+        if isinstance(tf.distribute.get_strategy(),
+                      tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces step outputs across workers with MEAN over axis 0,
+            # which a scalar doesn't have: give each value a length-1 axis.
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
         return logs
 
     # ---------------------------------------------------------------- config --
