@@ -130,3 +130,18 @@ def test_vocabulary_that_does_not_match_the_mlm_is_an_error():
         backbone=backbone, preprocessor=keras_hub.models.BertMaskedLMPreprocessor(tokenizer))
     with pytest.raises(ValueError, match="130 WordPieces but the masked LM's embedding has 137"):
         MaskedLMCandidates(model)
+
+
+def test_any_keras_hub_wordpiece_masked_lm_distilbert():
+    """DistilBERT has no segment embeddings: the row's segment ids are not passed."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.DistilBertBackbone(
+        vocabulary_size=len(tiny_vocabulary()), num_layers=1, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=64)
+    tokenizer = keras_hub.models.DistilBertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
+    model = keras_hub.models.DistilBertMaskedLM(
+        backbone=backbone, preprocessor=keras_hub.models.DistilBertMaskedLMPreprocessor(tokenizer))
+    (words, table), = Augmenter(MaskedLMCandidates(model), None).word_candidates([SENTENCES[0]])
+    assert sorted(table) == [1, 3, 5] and all(len(c) > 3 for c in table.values())

@@ -85,11 +85,11 @@ class MaskedLMCandidates:
             self.tokenizer, input_signature=[tf.TensorSpec([None], tf.string)])
 
     def _forward(self, token_ids, padding_mask, segment_ids, mask_positions):
-        logits = self.model(
-            {"token_ids": token_ids, "padding_mask": padding_mask,
-             "segment_ids": segment_ids, "mask_positions": mask_positions},
-            training=False,
-        )
+        inputs = {"token_ids": token_ids, "padding_mask": padding_mask,
+                  "segment_ids": segment_ids, "mask_positions": mask_positions}
+        names = self.model.input.keys() if isinstance(self.model.input, dict) else inputs
+        # Models without segment embeddings (DistilBERT) take no segment_ids.
+        logits = self.model({k: v for k, v in inputs.items() if k in names}, training=False)
         return tf.math.top_k(logits[:, 0, :], k=self.k).indices
 
     def word_pieces(self, words):

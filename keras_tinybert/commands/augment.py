@@ -6,6 +6,8 @@
 writes `glue_aug/SST-2/train.tsv` (GLUE layout; dev/test copied), resumable if stopped.
 """
 
+import sys
+
 
 def add_arguments(parser):
     parser.add_argument("--task", required=True, help="GLUE task: sst2, mnli, rte, ...")
@@ -29,6 +31,15 @@ def add_arguments(parser):
 
 
 def run(args):
+    """Run the augmentation; bad input prints the problem (no traceback) and returns 2."""
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"keras-tinybert augment: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args):
     from keras_tinybert.augment import Augmenter, GloVe, MaskedLMCandidates, augment_tsv
     from keras_tinybert.augment.mlm import load_masked_lm
     from keras_tinybert.data.tasks import get_task
