@@ -25,6 +25,6 @@ def __getattr__(name):
     """Import the heavier sub-packages (export, data, augment, distribute) lazily."""
     import importlib
 
-    if name in ("export", "data", "augment", "distribute", "pipeline"):
+    if name in ("export", "data", "augment", "distribute", "pipeline", "resume"):
         return importlib.import_module(f"keras_tinybert.{name}")
     raise AttributeError(f"module 'keras_tinybert' has no attribute {name!r}")

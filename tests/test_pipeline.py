@@ -1,0 +1,84 @@
+"""`keras-tinybert distill` end to end on tiny models: runs, chaining, resumption."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_tinybert import cli, pipeline, testing
+from keras_tinybert.commands.distill import parse_shape
+
+
+def test_parse_shape():
+    assert parse_shape("4L-312H-1200I") == {"num_layers": 4, "hidden_dim": 312,
+                                            "intermediate_dim": 1200, "num_heads": None}
+    assert parse_shape("2L-64H-128I-4A")["num_heads"] == 4
+    with pytest.raises(ValueError, match="4L-312H-1200I"):
+        parse_shape("4 layers")
+
+
+def test_new_run_dirs_never_collide(tmp_path):
+    a, b = pipeline.new_run_dir(tmp_path, "x"), pipeline.new_run_dir(tmp_path, "x")
+    assert a != b and a.is_dir() and b.is_dir()
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="neither a `.keras` model"):
+        pipeline.load_model(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("teacher")
+    teacher = testing.tiny_classifier(num_layers=4, hidden_dim=32, seed=1)
+    testing.vary_weights(teacher, ["a good film", "a bad film"])
+    teacher.save(path / "model.keras")
+    (path / "metadata.json").write_text(json.dumps({"label_names": ["negative", "positive"]}))
+    return path
+
+
+@pytest.mark.integration
+def test_distill_stages_chain_on_sst2(teacher_dir, shared_data, tmp_path):
+    runs = tmp_path / "runs"
+    common = ["--teacher", str(teacher_dir), "--task", "sst2",
+              "--data-dir", str(shared_data / "sst2"), "--max-examples", "64",
+              "--seq-len", "32", "--batch-size", "16", "--epochs", "1",
+              "--lr", "1e-3", "--output", str(runs)]
+    assert cli.main(["distill", "--stage", "intermediate",
+                     "--student-shape", "2L-16H-32I", *common]) == 0
+    (first,) = list(runs.iterdir())
+    history = json.loads((first / "history.json").read_text())
+    assert {"loss", "hidden_loss", "attention_loss", "embedding_loss"} <= set(history)
+    summary = json.loads((first / "summary.json").read_text())
+    assert summary["student_encoder_parameters"] < summary["teacher_encoder_parameters"]
+    assert 0.0 <= summary["dev_student"]["accuracy"] <= 1.0
+    meta = json.loads((first / "metadata.json").read_text())
+    assert meta["label_names"] == ["negative", "positive"]
+
+    assert cli.main(["distill", "--stage", "prediction", "--student", str(first),
+                     *common]) == 0
+    second = [p for p in runs.iterdir() if p != first][0]
+    a = keras.saving.load_model(first / "student.keras")
+    b = keras.saving.load_model(second / "student.keras")
+    assert a.backbone.num_layers == b.backbone.num_layers == 2
+    # The prediction stage started from the intermediate stage's student and moved it.
+    assert not np.array_equal(a.output_dense.kernel.numpy(), b.output_dense.kernel.numpy())
+    assert "prediction_loss" in json.loads((second / "history.json").read_text())
+
+
+@pytest.mark.integration
+def test_distill_general_on_wikitext_with_backup(teacher_dir, shared_data, tmp_path):
+    runs, backup = tmp_path / "runs", tmp_path / "backup"
+    args = ["distill", "--stage", "general", "--teacher", str(teacher_dir),
+            "--corpus", str(shared_data / "wikitext-2" / "valid.txt"),
+            "--student-shape", "2L-16H-32I", "--max-examples", "64", "--seq-len", "32",
+            "--batch-size", "16", "--epochs", "1", "--backup-dir", str(backup),
+            "--save-freq", "2", "--output", str(runs)]
+    assert cli.main(args) == 0
+    (run,) = list(runs.iterdir())
+    history = json.loads((run / "history.json").read_text())
+    assert history["resumed_from_step"] == 0
+    trained = sum(history[k][0] for k in ("embedding_loss", "attention_loss", "hidden_loss"))
+    np.testing.assert_allclose(history["loss"][0], trained, rtol=1e-5)  # no prediction
+    assert (backup / "backup.weights.h5").exists()
