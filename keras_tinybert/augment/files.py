@@ -1,9 +1,10 @@
 """Augment a GLUE task's train file into a GLUE-layout TSV, resumably.
 
-`augment_tsv` reads `train.tsv` (checked in full before anything is written), augments it
-chunk by chunk, and appends each chunk's rows to `train.tsv.partial`. After each chunk
-it records, atomically, how many input rows are done and the byte size of the partial
-file. An interrupted run started again with the same settings truncates the partial file
+`augment_tsv` streams `train.tsv` twice: a first pass checks every row before anything is
+written, the second augments it chunk by chunk (MNLI and QQP never sit in memory) and
+appends each chunk's rows to `train.tsv.partial`. After each chunk it records,
+atomically, how many input rows are done and the byte size of the partial file. An
+interrupted run started again with the same settings truncates the partial file
 to the last recorded size and goes on from the next row; rows are seeded by their index,
 so the result is the same as an uninterrupted run. Only a finished run is renamed to
 `train.tsv`: a half-written file is never left looking complete. The dev/test files of
@@ -11,6 +12,7 @@ the task folder are copied beside it, so the output folder is a GLUE task folder
 `load_glue(task, split, data_dir=output)` reads.
 """
 
+import itertools
 import json
 import os
 import pathlib
@@ -18,7 +20,7 @@ import shutil
 
 from tqdm.auto import tqdm
 
-from keras_tinybert.data.glue_tsv import find_glue_file, read_glue_tsv
+from keras_tinybert.data.glue_tsv import find_glue_file, stream_glue_tsv
 from keras_tinybert.data.tasks import get_task
 
 
@@ -74,7 +76,9 @@ def augment_tsv(task, data_dir, output_dir, augmenter, *, split="train", chunk_s
         copy_other_splits: copy the task's other TSVs (dev, test) to `output_dir`.
     """
     spec = get_task(task)
-    table = read_glue_tsv(find_glue_file(data_dir, spec, split), spec)
+    path = find_glue_file(data_dir, spec, split)
+    table, rows = stream_glue_tsv(path, spec)
+    total = sum(1 for _ in rows)  # a first pass checks every row, holding none
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     final = output_dir / table.path.name
@@ -85,15 +89,17 @@ def augment_tsv(task, data_dir, output_dir, augmenter, *, split="train", chunk_s
     settings = _settings(augmenter, table)
     done = _resume_state(state_path, partial, settings, resume)
     with open(partial, "a", encoding="utf-8", newline="") as out, tqdm(
-        total=len(table), initial=done, disable=not progress, unit="row",
+        total=total, initial=done, disable=not progress, unit="row",
         desc=f"augment {spec.name}",
     ) as bar:
         if done == 0 and table.header is not None:
             out.write(_row_line(table.header, final))
-        for start in range(done, len(table), chunk_size):
-            ids = range(start, min(start + chunk_size, len(table)))
-            augmented = augmenter.augment_rows(
-                [table.rows[i] for i in ids], table.text_columns, ids)
+        rows = (row for _, row in stream_glue_tsv(path, spec)[1])
+        rows = itertools.islice(rows, done, None)  # skip the rows already done
+        for start in range(done, total, chunk_size):
+            chunk = list(itertools.islice(rows, chunk_size))
+            ids = range(start, start + len(chunk))
+            augmented = augmenter.augment_rows(chunk, table.text_columns, ids)
             out.write("".join(_row_line(r, final) for rows in augmented for r in rows))
             out.flush()
             os.fsync(out.fileno())

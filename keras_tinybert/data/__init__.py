@@ -14,7 +14,8 @@ General corpus (plain text, WikiText included):
 from keras_tinybert.data.corpus import sentences, text_corpus
 from keras_tinybert.data.evaluate import evaluate, predict_logits
 from keras_tinybert.data.glue import load_glue
-from keras_tinybert.data.glue_tsv import GlueTable, find_glue_file, read_glue_tsv
+from keras_tinybert.data.glue_tsv import (
+    GlueTable, find_glue_file, read_glue_tsv, stream_glue_tsv)
 from keras_tinybert.data.inputs import to_model_inputs, with_sequence_length
 from keras_tinybert.data.labels import check_label_names, label_names_of, set_label_names
 from keras_tinybert.data.metrics import (
@@ -25,6 +26,6 @@ __all__ = [
     "GLUE_TASKS", "GlueTable", "TaskSpec", "accuracy", "check_label_names", "evaluate",
     "f1", "find_glue_file", "get_task", "glue_metrics", "label_names_of", "load_glue",
     "matthews_corrcoef", "pearson", "predict_logits", "read_glue_tsv", "sentences",
-    "set_label_names", "spearman", "text_corpus", "to_model_inputs",
+    "set_label_names", "spearman", "stream_glue_tsv", "text_corpus", "to_model_inputs",
     "with_sequence_length",
 ]

@@ -106,32 +106,50 @@ def read_glue_tsv(path, task, *, skip_malformed=False):
         ValueError: empty file, missing column, or (unless `skip_malformed`) a row
             with the wrong number of fields; the message names the file and line.
     """
+    table, rows = stream_glue_tsv(path, task, skip_malformed=skip_malformed)
+    for number, row in rows:
+        table.rows.append(row)
+        table.line_numbers.append(number)
+    return table
+
+
+def stream_glue_tsv(path, task, *, skip_malformed=False):
+    """Open a GLUE TSV without reading it: `(table, rows)`.
+
+    `table` is a `GlueTable` with the header and columns but no rows; `rows` is a
+    generator of `(line_number, row)` over the data rows, checked as in `read_glue_tsv`
+    (for files too large to hold in memory, e.g. by `augment_tsv`).
+    """
     spec, path = get_task(task), pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"GLUE file not found: {path}")
     with open(path, encoding="utf-8", newline="") as f:
-        lines = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    if not lines or (spec.tsv_header and len(lines) == 1):
+        first = next(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), None)
+        has_data = first is not None and (not spec.tsv_header or f.readline() != "")
+    if not has_data:
         raise ValueError(f"{path}: the file is empty (no data rows); re-download it.")
-    header = lines[0] if spec.tsv_header else None
+    header = first if spec.tsv_header else None
     text_columns = tuple(_column(c, header, path, True) for c in spec.tsv_text)
     label_column = _column(spec.tsv_label, header, path, required=False)
+    table = GlueTable(path, spec, header, [], [], text_columns, label_column)
     width = len(header) if header else max(text_columns + (label_column,)) + 1
-    rows, numbers = [], []
-    for number, row in enumerate(lines, 1):
-        if header is not None and number == 1:
-            continue
-        if (header is not None and len(row) != width) or len(row) < width:
-            if skip_malformed:
+    return table, _rows(path, header, width, skip_malformed)
+
+
+def _rows(path, header, width, skip_malformed):
+    with open(path, encoding="utf-8", newline="") as f:
+        for number, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+            if header is not None and number == 1:
                 continue
-            raise ValueError(
-                f"{path}:{number}: {len(row)} tab-separated fields, expected {width}"
-                f"{' as in the header' if header else ''}. Fix the row (a stray tab or "
-                "newline in the text?) or pass skip_malformed=True."
-            )
-        rows.append(row)
-        numbers.append(number)
-    return GlueTable(path, spec, header, rows, numbers, text_columns, label_column)
+            if (header is not None and len(row) != width) or len(row) < width:
+                if skip_malformed:
+                    continue
+                raise ValueError(
+                    f"{path}:{number}: {len(row)} tab-separated fields, expected {width}"
+                    f"{' as in the header' if header else ''}. Fix the row (a stray tab or "
+                    "newline in the text?) or pass skip_malformed=True."
+                )
+            yield number, row
 
 
 def find_glue_file(data_dir, task, split):
