@@ -7,6 +7,7 @@ import sys
 # sub-command -> (module in keras_tinybert.commands, one-line help)
 COMMANDS = {
     "augment": ("augment", "the paper's data augmentation (MLM + GloVe) to a GLUE TSV"),
+    "finetune-teacher": ("finetune_teacher", "fine-tune a pre-trained BERT teacher on a GLUE task"),
     "distill": ("distill", "one stage of TinyBERT distillation, as a new run"),
     "export": ("export", "export a student to SavedModel / TFLite and verify parity"),
 }
