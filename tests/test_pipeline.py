@@ -1,6 +1,7 @@
 """`keras-tinybert distill` end to end on tiny models: runs, chaining, resumption."""
 
 import json
+import pathlib
 
 import keras
 import numpy as np
@@ -82,3 +83,48 @@ def test_distill_general_on_wikitext_with_backup(teacher_dir, shared_data, tmp_p
     trained = sum(history[k][0] for k in ("embedding_loss", "attention_loss", "hidden_loss"))
     np.testing.assert_allclose(history["loss"][0], trained, rtol=1e-5)  # no prediction
     assert (backup / "backup.weights.h5").exists()
+
+
+@pytest.mark.integration
+def test_recipe_runs_stages_in_order(teacher_dir, shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("KT_DATA_DIR", str(shared_data))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"""
+teacher: {teacher_dir}
+student_shape: 2L-16H-32I
+output: {tmp_path / "runs"}
+seq_len: 32
+batch_size: 16
+max_examples: 32
+epochs: 1
+lr: 0.001
+stages:
+  - stage: general
+    corpus: ["${{KT_DATA_DIR}}/wikitext-2/valid.txt"]
+  - stage: intermediate
+    task: sst2
+    data_dir: ${{KT_DATA_DIR}}/sst2
+  - stage: prediction
+    task: sst2
+    data_dir: ${{KT_DATA_DIR}}/sst2
+""")
+    from keras_tinybert.commands import distill
+
+    args = cli.build_parser().parse_args(["distill", "--config", str(recipe)])
+    runs = distill.run_recipe(args)
+    assert [json.loads((pathlib.Path(r) / "config.json").read_text())["stage"]
+            for r in runs] == ["general", "intermediate", "prediction"]
+    # Each stage after the first starts from the previous stage's student.
+    for previous, run in zip(runs, runs[1:]):
+        config = json.loads((pathlib.Path(run) / "config.json").read_text())
+        assert config["student"] == previous
+
+
+def test_recipe_with_unknown_option(tmp_path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("teacher: x\nstages:\n  - stage: general\n    learning_rate: 1\n")
+    args = cli.build_parser().parse_args(["distill", "--config", str(recipe)])
+    from keras_tinybert.commands import distill
+
+    with pytest.raises(SystemExit, match="unknown option.*learning_rate"):
+        distill.run_recipe(args)

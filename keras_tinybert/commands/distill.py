@@ -17,7 +17,9 @@ STAGES = ("general", "intermediate", "prediction", "joint")
 
 
 def add_arguments(parser):
-    parser.add_argument("--teacher", required=True,
+    parser.add_argument("--config", help="a recipe YAML: stages run in order, each "
+                        "starting from the previous stage's student")
+    parser.add_argument("--teacher",
                         help="a run/.keras model, a Hugging Face folder or a preset")
     parser.add_argument("--student", help="start from this saved student (a run dir)")
     parser.add_argument("--student-shape", default="4L-312H-1200I",
@@ -104,11 +106,64 @@ def _tsv_dataset(table):
 
 
 def run(args):
+    if args.config:
+        run_recipe(args)
+    else:
+        run_stage(args)
+    return 0
+
+
+def run_recipe(args):
+    """Run a recipe's stages in order; each starts from the last one's student.
+
+    The YAML has top-level options (any `distill` flag, with `_` for `-`) and a
+    `stages:` list of per-stage options; `${VAR}` and `${VAR:-default}` are expanded
+    from the environment (e.g. the data folder).
+    """
+    import argparse
+    import os
+    import re as _re
+
+    import yaml
+
+    text = open(args.config, encoding="utf-8").read()
+    text = _re.sub(r"\$\{(\w+)(?::-([^}]*))?\}",
+                   lambda m: os.environ.get(m.group(1), m.group(2) or ""), text)
+    recipe = yaml.safe_load(text)
+    if not recipe or not recipe.get("stages"):
+        raise SystemExit(f"{args.config}: a recipe needs a non-empty `stages:` list.")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = {k: v for k, v in vars(args).items()
+                if k not in ("config", "_run", "command")}
+    common = {k: v for k, v in recipe.items() if k != "stages"}
+    student, runs = args.student, []
+    for i, stage in enumerate(recipe["stages"], 1):
+        options = {**defaults, **common, **stage}
+        unknown = set(options) - set(vars(parser.parse_args([])))
+        if unknown:
+            raise SystemExit(f"{args.config}: unknown option(s) {sorted(unknown)} "
+                             f"in stage {i}.")
+        if student and "student" not in stage:
+            options["student"] = student
+        options["config"] = None
+        print(f"recipe: stage {i}/{len(recipe['stages'])}: {options['stage']}",
+              flush=True)
+        run_dir = run_stage(argparse.Namespace(**options))
+        student = str(run_dir)
+        runs.append(student)
+    print("recipe: runs", json.dumps(runs, indent=2))
+    return runs
+
+
+def run_stage(args):
     import keras
 
     import keras_tinybert as kt
     from keras_tinybert import pipeline
 
+    if not args.teacher:
+        raise SystemExit("distill needs --teacher (or --config RECIPE.yaml).")
     keras.utils.set_random_seed(args.seed)
     precision = kt.distribute.mixed_precision(args.mixed_precision)
     strategy = kt.distribute.strategy(args.strategy, tpu=args.tpu)
@@ -156,4 +211,4 @@ def run(args):
         summary["dev_student"] = kt.data.evaluate(student, dev, task=args.task)
     pipeline.save_run(run_dir, student, history, config, summary, teacher)
     print(json.dumps(summary, indent=2, default=str))
-    return 0
+    return run_dir
