@@ -145,3 +145,22 @@ def test_any_keras_hub_wordpiece_masked_lm_distilbert():
         backbone=backbone, preprocessor=keras_hub.models.DistilBertMaskedLMPreprocessor(tokenizer))
     (words, table), = Augmenter(MaskedLMCandidates(model), None).word_candidates([SENTENCES[0]])
     assert sorted(table) == [1, 3, 5] and all(len(c) > 3 for c in table.values())
+
+
+def test_glove_only_sends_every_word_to_glove():
+    """`--mlm none`: single-piece words get GloVe neighbours too, never MLM output."""
+    import numpy as np
+
+    from keras_tinybert import testing
+    from keras_tinybert.augment import Augmenter, GloVe
+    from keras_tinybert.augment.glove_only import GloVeOnly
+
+    tokenizer = testing.tiny_preprocessor().tokenizer
+    words = ["good", "great", "bad", "awful", "film", "movie"]
+    vectors = np.array([[1, 0.1], [1, 0.2], [-1, 0.1], [-1, 0.2], [0.1, 1], [0.2, 1]],
+                       "float32")
+    glove = GloVe(words, vectors)
+    augmenter = Augmenter(GloVeOnly(tokenizer), glove, n_samples=5, p=1.0, k=1)
+    (sentence_words, table), = augmenter.word_candidates(["a good film"])
+    assert sentence_words == ["a", "good", "film"]
+    assert table == {1: ["great"], 2: ["movie"]}  # "a" is a stop word

@@ -50,7 +50,7 @@ class Augmenter:
             for i, word in enumerate(sentence):
                 if not is_eligible(word, self.stop_words):
                     continue
-                if len(pieces[i]) == 1:
+                if len(pieces[i]) == 1 and getattr(self.mlm, "predicts", True):
                     mlm_requests.append((pieces, i))
                     mlm_slots.append((t, i))
                 else:

