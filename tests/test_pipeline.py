@@ -128,3 +128,21 @@ def test_recipe_with_unknown_option(tmp_path):
 
     with pytest.raises(SystemExit, match="unknown option.*learning_rate"):
         distill.run_recipe(args)
+
+
+@pytest.mark.integration
+def test_finetune_teacher_and_labels_only_baseline(teacher_dir, shared_data, tmp_path):
+    runs = tmp_path / "runs"
+    common = ["--model", str(teacher_dir), "--task", "sst2", "--data-dir",
+              str(shared_data / "sst2"), "--max-examples", "64", "--seq-len", "32",
+              "--batch-size", "16", "--epochs", "1", "--output", str(runs)]
+    assert cli.main(["finetune-teacher", *common]) == 0
+    assert cli.main(["finetune-teacher", "--student-shape", "1L-16H-32I", *common]) == 0
+    teacher_run = next(runs.glob("teacher-sst2-*"))
+    labels_run = next(runs.glob("labels-sst2-*"))
+    assert json.loads((teacher_run / "metadata.json").read_text())["label_names"] == [
+        "negative", "positive"]
+    summary = json.loads((teacher_run / "summary.json").read_text())
+    assert 0.0 <= summary["dev"]["accuracy"] <= 1.0
+    small = pipeline.load_model(labels_run)
+    assert small.backbone.num_layers == 1 and small.backbone.hidden_dim == 16

@@ -1,5 +1,8 @@
 """`keras-tinybert finetune-teacher`: fine-tune a pre-trained BERT on a GLUE task.
 
+With `--student-shape`, the same command trains a student-shaped model from scratch on
+the labels alone: the baseline that shows what distillation adds.
+
     keras-tinybert finetune-teacher --model bert_base_en_uncased --task sst2 \\
         --data-dir ../shared/data/sst2 --epochs 3 --output runs
 
@@ -22,6 +25,10 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--student-shape",
+                        help="train a fresh, randomly initialised model of this shape "
+                        "(NL-HH-II[-AA]) of --model's family and vocabulary instead: "
+                        "the labels-only baseline of a distilled student")
     parser.add_argument("--output", default="runs", help="runs are created in here")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -37,6 +44,12 @@ def run(args):
     print(f"finetune-teacher: {args.model} on {spec.name} "
           f"({spec.num_classes} classes)", flush=True)
     model = pipeline.load_model(args.model, spec.num_classes, args.seq_len)
+    kind = "teacher"
+    if args.student_shape:
+        from keras_tinybert.commands.distill import parse_shape
+
+        model = kt.models.student_like(model, **parse_shape(args.student_shape))
+        kind = "labels"
     if spec.label_names:
         kt.data.set_label_names(model, spec.label_names)
     raw = kt.data.load_glue(args.task, "train", args.data_dir)
@@ -59,7 +72,7 @@ def run(args):
     network = keras.Model(model.inputs, model.outputs)
     network.compile(optimizer=keras.optimizers.AdamW(schedule), loss=loss,
                     metrics=[] if spec.is_regression else ["accuracy"])
-    run_dir = pipeline.new_run_dir(args.output, f"teacher-{spec.name}")
+    run_dir = pipeline.new_run_dir(args.output, f"{kind}-{spec.name}")
     print(f"finetune-teacher: writing to {run_dir}", flush=True)
     start = time.time()
     history = network.fit(train, validation_data=dev, epochs=args.epochs,
