@@ -74,6 +74,23 @@ def student_like(teacher, num_layers, hidden_dim, intermediate_dim, num_heads=No
     return type(teacher)(**config)
 
 
+def task_like(student, teacher):
+    """`student` with the teacher's task head, if the student is a bare backbone.
+
+    General distillation trains a backbone; the task stages need a classifier. The
+    student's encoder is kept and a fresh head of the teacher's task class is put on
+    it (with the teacher's preprocessor), as the paper does after general distillation.
+    """
+    if getattr(student, "backbone", None) is not None or getattr(
+        teacher, "backbone", None
+    ) is None:
+        return student
+    config = {k: v for k, v in teacher.get_config().items() if k not in _DROP_KEYS}
+    config["backbone"] = student
+    config["preprocessor"] = teacher.preprocessor
+    return type(teacher)(**config)
+
+
 def tinybert4_like(teacher, **kwargs):
     """The paper's TinyBERT4 (4L-312H-1200I-12A) for this teacher."""
     return student_like(teacher, **{**TINYBERT4, **kwargs})

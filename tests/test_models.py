@@ -67,3 +67,11 @@ def test_init_from_teacher_needs_the_teachers_width(teacher):
 def test_heads_must_divide_width(teacher):
     with pytest.raises(ValueError, match="not divisible by num_heads"):
         kt.models.student_like(teacher, 2, 30, 64)
+
+
+def test_task_like_puts_the_teachers_head_on_a_backbone_student(teacher):
+    general = kt.models.student_like(teacher.backbone, 2, 24, 40)
+    task = kt.models.task_like(general, teacher)
+    assert type(task) is type(teacher) and task.backbone is general
+    assert task.num_classes == 3 and task.preprocessor is teacher.preprocessor
+    assert kt.models.task_like(task, teacher) is task

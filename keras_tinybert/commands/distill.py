@@ -146,6 +146,8 @@ def run_recipe(args):
                              f"in stage {i}.")
         if student and "student" not in stage:
             options["student"] = student
+        if options.get("backup_dir"):  # one backup per stage, or stages collide
+            options["backup_dir"] = f"{options['backup_dir']}/stage-{i}-{options['stage']}"
         options["config"] = None
         print(f"recipe: stage {i}/{len(recipe['stages'])}: {options['stage']}",
               flush=True)
@@ -176,7 +178,7 @@ def run_stage(args):
     with strategy.scope():
         teacher = pipeline.load_model(args.teacher, num_classes, args.seq_len)
         if args.student:
-            student = pipeline.load_model(args.student)
+            student = kt.models.task_like(pipeline.load_model(args.student), teacher)
         else:
             shape = parse_shape(args.student_shape)
             student = kt.models.student_like(teacher, **shape)
