@@ -10,6 +10,7 @@ COMMANDS = {
     "finetune-teacher": ("finetune_teacher", "fine-tune a pre-trained BERT teacher on a GLUE task"),
     "distill": ("distill", "one stage of TinyBERT distillation, as a new run"),
     "export": ("export", "export a student to SavedModel / TFLite and verify parity"),
+    "evaluate": ("evaluate", "GLUE metric, size and CPU latency of a model or run"),
 }
 
 
