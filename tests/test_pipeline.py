@@ -146,3 +146,19 @@ def test_finetune_teacher_and_labels_only_baseline(teacher_dir, shared_data, tmp
     assert 0.0 <= summary["dev"]["accuracy"] <= 1.0
     small = pipeline.load_model(labels_run)
     assert small.backbone.num_layers == 1 and small.backbone.hidden_dim == 16
+
+
+@pytest.mark.integration
+def test_distill_reads_a_train_file(teacher_dir, shared_data, tmp_path):
+    """--train-file: e.g. the augmented TSV; here SST-2's dev file stands in."""
+    runs = tmp_path / "runs"
+    assert cli.main(["distill", "--stage", "intermediate", "--teacher", str(teacher_dir),
+                     "--student-shape", "1L-16H-32I", "--task", "sst2",
+                     "--data-dir", str(shared_data / "sst2"),
+                     "--train-file", str(shared_data / "sst2" / "dev.tsv"),
+                     "--max-examples", "48", "--seq-len", "32", "--batch-size", "16",
+                     "--epochs", "1", "--output", str(runs)]) == 0
+    (run,) = list(runs.iterdir())
+    config = json.loads((run / "config.json").read_text())
+    assert config["train_file"].endswith("dev.tsv")
+    assert json.loads((run / "history.json").read_text())["hidden_loss"][0] > 0
