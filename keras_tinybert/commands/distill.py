@@ -68,14 +68,24 @@ def _layer_map(text):
     return text
 
 
+def _tokenizer(teacher, spec):
+    """The teacher's tokenizer: its preprocessor's, or its preset's for a backbone."""
+    preprocessor = getattr(teacher, "preprocessor", None)
+    if preprocessor is not None:
+        return preprocessor.tokenizer
+    import keras_hub
+
+    return keras_hub.tokenizers.Tokenizer.from_preset(str(spec))
+
+
 def _datasets(args, teacher):
     from keras_tinybert import data
 
     if args.stage == "general":
         if not args.corpus:
             raise SystemExit("--stage general needs --corpus FILES (plain text).")
-        train = data.text_corpus(args.corpus, teacher, args.seq_len, args.batch_size,
-                                 seed=args.seed)
+        train = data.text_corpus(args.corpus, _tokenizer(teacher, args.teacher),
+                                 args.seq_len, args.batch_size, seed=args.seed)
         if args.max_examples:
             train = train.take(max(1, args.max_examples // args.batch_size))
         return train, None
