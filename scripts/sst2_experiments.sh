@@ -16,11 +16,13 @@ task=(--task sst2 --data-dir "$KT_DATA_DIR/sst2")
 
 latest() { ls -d "$OUT"/$1 | tail -n 1; }
 
-echo "== general distillation ($SHAPE) on WikiText-2"
-keras-tinybert distill --stage general --teacher "$PRETRAINED" --student-shape "$SHAPE" \
-    --corpus "$KT_DATA_DIR/wikitext-2/valid.txt" "$KT_DATA_DIR/wikitext-2/test.txt" \
-    --seq-len 128 --batch-size 32 --epochs 1 --lr 5e-4 --output "$OUT" > "$OUT/logs/general.log" 2>&1
-GENERAL="$(latest 'distill-general-*')"
+if [ -z "${GENERAL:-}" ]; then  # GENERAL=<run> reuses an earlier general stage
+  echo "== general distillation ($SHAPE) on WikiText-2"
+  keras-tinybert distill --stage general --teacher "$PRETRAINED" --student-shape "$SHAPE" \
+      --corpus "$KT_DATA_DIR/wikitext-2/valid.txt" "$KT_DATA_DIR/wikitext-2/test.txt" \
+      --seq-len 128 --batch-size 32 --epochs 1 --lr 5e-4 --output "$OUT" > "$OUT/logs/general.log" 2>&1
+  GENERAL="$(latest 'distill-general-*')"
+fi
 
 echo "== augmentation (GloVe-only) of the first 2,500 SST-2 sentences, N=8"
 mkdir -p "$OUT/sst2-subset"

@@ -164,3 +164,23 @@ def test_glove_only_sends_every_word_to_glove():
     (sentence_words, table), = augmenter.word_candidates(["a good film"])
     assert sentence_words == ["a", "good", "film"]
     assert table == {1: ["great"], 2: ["movie"]}  # "a" is a stop word
+
+
+def test_cli_glove_only(tmp_path):
+    """`keras-tinybert augment --mlm none --tokenizer RUN` writes a GLUE TSV."""
+    from keras_tinybert import cli, testing
+
+    teacher = testing.tiny_classifier()
+    teacher.save(tmp_path / "model.keras")
+    glue = tmp_path / "sst2"
+    glue.mkdir()
+    (glue / "train.tsv").write_text("sentence\tlabel\na good film \t1\na bad movie \t0\n")
+    (tmp_path / "glove.txt").write_text(
+        "good 1 0.1\ngreat 1 0.2\nbad -1 0.1\nawful -1 0.2\nfilm 0.1 1\nmovie 0.2 1\n")
+    out = tmp_path / "aug"
+    assert cli.main(["augment", "--task", "sst2", "--data-dir", str(glue), "--mlm", "none",
+                     "--tokenizer", str(tmp_path), "--glove", str(tmp_path / "glove.txt"),
+                     "--n", "6", "--k", "1", "--p", "1.0", "--output", str(out)]) == 0
+    rows = (out / "train.tsv").read_text().splitlines()
+    assert rows[0] == "sentence\tlabel"
+    assert "a great movie\t1" in rows and "a awful film\t0" in rows

@@ -14,6 +14,7 @@ class GloVeOnly:
     """A masked-LM stand-in that tokenises but makes no prediction."""
 
     predicts = False
+    k = 0  # no masked-LM candidates (recorded in the output's settings)
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
