@@ -334,7 +334,8 @@ class Distiller(keras.Model):
             if self.trains(n)
         )
 
-    def _forward(self, x, training):
+    def _teacher_forward(self, x):
+        """The teacher's taps in inference mode, outside any gradient."""
         needs_attention = self.trains("attention")
         teacher_out = self.teacher_taps(x, training=False, attention=needs_attention)
         teacher_out = tf.nest.map_structure(tf.stop_gradient, teacher_out)
@@ -344,7 +345,7 @@ class Distiller(keras.Model):
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_inputs(x)
-        teacher_out, needs_attention = self._forward(x, training=False)
+        teacher_out, needs_attention = self._teacher_forward(x)
         with tf.GradientTape() as tape:
             student_out = self.student_taps(
                 x, training=True, attention=needs_attention
@@ -366,7 +367,7 @@ class Distiller(keras.Model):
     def test_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_inputs(x)
-        teacher_out, needs_attention = self._forward(x, training=False)
+        teacher_out, needs_attention = self._teacher_forward(x)
         student_out = self.student_taps(x, training=False, attention=needs_attention)
         loss_values = self.compute_losses(teacher_out, student_out, x["padding_mask"])
         return self._update_metrics(
