@@ -138,8 +138,9 @@ def test_mixed_precision_losses_match_float32(mode):
         assert abs(b[name] - a[name]) <= tolerance * abs(a[name]), (name, a[name], b[name])
 
 
-def test_mixed_bfloat16_distillation_trains():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_distillation_trains(policy):
+    keras.mixed_precision.set_global_policy(policy)
     try:
         teacher = testing.tiny_classifier(num_layers=4, hidden_dim=48, seed=1)
         student = kt.models.student_like(teacher, 2, 32, 64)
@@ -154,3 +155,6 @@ def test_mixed_bfloat16_distillation_trains():
     assert all(np.isfinite(v).all() for v in h.values())
     assert h["hidden_loss"][-1] < h["hidden_loss"][0]
     assert distiller.hidden_projection.kernel.dtype == "float32"
+    # fp16 trains through Keras' LossScaleOptimizer (the distiller scales its loss).
+    scaled = isinstance(distiller.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (policy == "mixed_float16")
