@@ -160,9 +160,12 @@ def accuracy_vs_size_figure(points, metric="accuracy", baseline=None):
             ax.scatter([p["params"] / 1e6 for p in chosen], [p[metric] for p in chosen],
                        marker=marker, color=color, s=120 if marker == "*" else 50,
                        label=label, zorder=3)
+    seen = {}  # models at the same spot get their labels stacked, not overprinted
     for p in points:
+        spot = (round(p["params"] / 1e6, 3), round(p[metric], 4))
+        seen[spot] = seen.get(spot, -1) + 1
         ax.annotate(p["name"], (p["params"] / 1e6, p[metric]), fontsize=8,
-                    textcoords="offset points", xytext=(6, 4))
+                    textcoords="offset points", xytext=(6, 4 - 10 * seen[spot]))
     if baseline is not None:
         _baseline_line(ax, points, metric, baseline)
     _millions_axis(ax)
