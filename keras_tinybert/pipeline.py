@@ -75,6 +75,20 @@ def load_model(spec, num_classes=None, sequence_length=128):
     return task_class(backbone=backbone, num_classes=num_classes, preprocessor=preprocessor)
 
 
+def load_tokenizer(spec, model=None):
+    """The WordPiece tokenizer of `model` (its preprocessor's) or of `spec`: a
+    keras-hub preset, a Hugging Face folder, or a saved run with a preprocessor."""
+    preprocessor = getattr(model, "preprocessor", None)
+    if preprocessor is not None:
+        return preprocessor.tokenizer
+    import keras_hub
+
+    path = pathlib.Path(str(spec))
+    if path.is_dir() and _keras_file(path) is not None:
+        return load_model(path).preprocessor.tokenizer
+    return keras_hub.tokenizers.Tokenizer.from_preset(str(spec))
+
+
 def _keras_file(directory):
     for name in (MODEL_FILE, "model.keras", "teacher.keras"):
         if (directory / name).exists():

@@ -179,3 +179,16 @@ def tiny_classifier_with_vocabulary(
     return keras_hub.models.BertTextClassifier(
         backbone, num_classes, preprocessor=preprocessor, dropout=dropout
     )
+
+
+def tiny_distiller(optimizer, stage="joint", student_dropout=None):
+    """A tiny teacher (4L-48H) → student (2L-32H) `Distiller`, compiled; same weights
+    every call. Call it inside a strategy's scope for distributed tests."""
+    import keras_tinybert as kt
+
+    teacher = tiny_classifier(num_layers=4, hidden_dim=48, seed=1)
+    keras.utils.set_random_seed(2)
+    student = kt.models.student_like(teacher, 2, 32, 64, dropout=student_dropout)
+    distiller = kt.Distiller(teacher, student, stage=stage)
+    distiller.compile(optimizer=optimizer)
+    return distiller

@@ -22,7 +22,6 @@ tf.config.set_logical_device_configuration(
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import keras_tinybert as kt  # noqa: E402
 from keras_tinybert import testing  # noqa: E402
 
 SENTENCES = ["a good film", "bad movie , boring", "the best story ever",
@@ -32,11 +31,8 @@ SENTENCES = ["a good film", "bad movie , boring", "the best story ever",
 
 def one_step(strategy):
     with strategy.scope():
-        teacher = testing.tiny_classifier(num_layers=4, hidden_dim=48, seed=1)
-        keras.utils.set_random_seed(2)
-        student = kt.models.student_like(teacher, 2, 32, 64)
-        distiller = kt.Distiller(teacher, student, stage="joint")
-        distiller.compile(optimizer=keras.optimizers.SGD(0.5))
+        distiller = testing.tiny_distiller(keras.optimizers.SGD(0.5))
+    teacher = distiller.teacher
     before = [w.numpy().copy() for w in distiller.trainable_weights]
     ds = tf.data.Dataset.from_tensor_slices(SENTENCES).batch(8)
     ds = ds.map(teacher.preprocessor)

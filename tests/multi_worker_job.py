@@ -26,11 +26,8 @@ SENTENCES = ["a good film", "bad movie , boring", "the best story ever",
 def main(out):
     strategy = kt.distribute.strategy("auto")
     with strategy.scope():
-        teacher = testing.tiny_classifier(num_layers=4, hidden_dim=48, seed=1)
-        keras.utils.set_random_seed(2)
-        student = kt.models.student_like(teacher, 2, 32, 64)
-        distiller = kt.Distiller(teacher, student, stage="joint")
-        distiller.compile(optimizer=keras.optimizers.SGD(0.5))
+        distiller = testing.tiny_distiller(keras.optimizers.SGD(0.5))
+    teacher, student = distiller.teacher, distiller.student
     ds = tf.data.Dataset.from_tensor_slices(SENTENCES).batch(8).map(teacher.preprocessor)
     history = distiller.fit(kt.distribute.shard_by_data(ds), epochs=1, verbose=0)
     print("replicas", strategy.num_replicas_in_sync, flush=True)

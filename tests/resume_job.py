@@ -16,7 +16,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import keras_tinybert as kt  # noqa: E402
 from keras_tinybert import testing  # noqa: E402
 from keras_tinybert.resume import fit_resumable  # noqa: E402
 
@@ -43,11 +42,8 @@ def main():
 
     keras.utils.set_random_seed(0)
     tf.config.experimental.enable_op_determinism()
-    teacher = testing.tiny_classifier(num_layers=4, hidden_dim=48, seed=1)
-    keras.utils.set_random_seed(2)
-    student = kt.models.student_like(teacher, 2, 32, 64, dropout=float(os.environ.get("KT_JOB_DROPOUT", "0.1")))
-    distiller = kt.Distiller(teacher, student, stage="joint")
-    distiller.compile(optimizer=keras.optimizers.Adam(1e-3))
+    distiller = testing.tiny_distiller(keras.optimizers.Adam(1e-3), student_dropout=0.1)
+    teacher, student = distiller.teacher, distiller.student
     ds = tf.data.Dataset.from_tensor_slices(SENTENCES).shuffle(16, seed=0)
     ds = ds.batch(2).map(teacher.preprocessor)
     history = fit_resumable(distiller, ds, epochs=3, backup_dir=args.backup_dir,

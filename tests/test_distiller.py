@@ -170,9 +170,6 @@ def test_head_mismatch_is_fine_without_attention_loss(teacher):
 
 
 def test_vocabulary_mismatch(teacher):
-    other = testing.tiny_classifier(num_layers=2, hidden_dim=32, preprocessor=False)
-    other_backbone = keras.models.clone_model(other.backbone)  # same size: ok
-    del other_backbone
     bigger = kt.models.student_like(teacher, 2, 32, 64)
     bigger_backbone = type(bigger.backbone)(
         **{**bigger.backbone.get_config(), "vocabulary_size": 500, "name": "b"}

@@ -39,14 +39,9 @@ def _tokenizer(spec):
     if not spec:
         raise ValueError("--mlm none needs --tokenizer (the teacher: a run folder, a "
                          "Hugging Face folder or a keras-hub preset).")
-    import keras_hub
+    from keras_tinybert.pipeline import load_tokenizer
 
-    from keras_tinybert.pipeline import load_model
-
-    try:
-        return keras_hub.tokenizers.Tokenizer.from_preset(spec)
-    except Exception:  # not a preset / HF folder: a saved run with a preprocessor
-        return load_model(spec).preprocessor.tokenizer
+    return load_tokenizer(spec)
 
 
 def run(args):

@@ -68,23 +68,15 @@ def _layer_map(text):
     return text
 
 
-def _tokenizer(teacher, spec):
-    """The teacher's tokenizer: its preprocessor's, or its preset's for a backbone."""
-    preprocessor = getattr(teacher, "preprocessor", None)
-    if preprocessor is not None:
-        return preprocessor.tokenizer
-    import keras_hub
-
-    return keras_hub.tokenizers.Tokenizer.from_preset(str(spec))
-
-
 def _datasets(args, teacher):
     from keras_tinybert import data
+    from keras_tinybert.data.glue import table_dataset
+    from keras_tinybert.pipeline import load_tokenizer
 
     if args.stage == "general":
         if not args.corpus:
             raise SystemExit("--stage general needs --corpus FILES (plain text).")
-        train = data.text_corpus(args.corpus, _tokenizer(teacher, args.teacher),
+        train = data.text_corpus(args.corpus, load_tokenizer(args.teacher, teacher),
                                  args.seq_len, args.batch_size, seed=args.seed)
         if args.max_examples:
             train = train.take(max(1, args.max_examples // args.batch_size))
@@ -92,7 +84,7 @@ def _datasets(args, teacher):
     if not args.task:
         raise SystemExit(f"--stage {args.stage} needs --task (and --data-dir).")
     if args.train_file:
-        raw_train = _tsv_dataset(data.read_glue_tsv(args.train_file, args.task))
+        raw_train = table_dataset(data.read_glue_tsv(args.train_file, args.task))
     else:
         raw_train = data.load_glue(args.task, "train", args.data_dir)
     raw_dev = data.load_glue(args.task, "dev", args.data_dir)
@@ -105,14 +97,6 @@ def _datasets(args, teacher):
     dev = data.to_model_inputs(raw_dev, teacher, args.batch_size,
                                sequence_length=args.seq_len, bucket_boundaries=buckets)
     return train.cache(), dev.cache()
-
-
-def _tsv_dataset(table):
-    """(texts, label) examples of a GLUE-layout table, as `load_glue` gives."""
-    import tensorflow as tf
-
-    texts = tuple(tf.constant(column, tf.string) for column in table.texts())
-    return tf.data.Dataset.from_tensor_slices((texts, tf.constant(table.labels())))
 
 
 def run(args):

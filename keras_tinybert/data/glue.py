@@ -26,7 +26,11 @@ def _remap(spec, label_names):
 
 
 def _from_tsv(spec, split, data_dir):
-    table = read_glue_tsv(find_glue_file(data_dir, spec, split), spec)
+    return table_dataset(read_glue_tsv(find_glue_file(data_dir, spec, split), spec))
+
+
+def table_dataset(table):
+    """`(texts, label)` examples of a `GlueTable` (label -1 for a test split)."""
     texts = tuple(tf.constant(column, tf.string) for column in table.texts())
     if table.label_column is None:
         labels = tf.fill([len(table)], tf.constant(-1, tf.int64))
