@@ -25,6 +25,7 @@ from keras import ops
 from keras.src.trainers.compile_utils import MetricsList
 
 from keras_tinybert import losses
+from keras_tinybert.data.inputs import TEACHER_LOGITS
 from keras_tinybert.layer_map import layer_map as make_layer_map
 from keras_tinybert.taps import Taps, backbone_of
 
@@ -334,9 +335,19 @@ class Distiller(keras.Model):
             if self.trains(n)
         )
 
+    def _needs_teacher_internals(self):
+        return any(self.trains(n) for n in ("embedding", "attention", "hidden"))
+
     def _teacher_forward(self, x):
-        """The teacher's taps in inference mode, outside any gradient."""
+        """The teacher's taps in inference mode, outside any gradient.
+
+        When the batch carries the teacher's cached logits (`x["teacher_logits"]`,
+        from `kt.data.with_teacher_logits`) and no intermediate loss is trained,
+        the teacher is not run at all.
+        """
         needs_attention = self.trains("attention")
+        if TEACHER_LOGITS in x and not self._needs_teacher_internals():
+            return {"logits": x[TEACHER_LOGITS]}, needs_attention
         teacher_out = self.teacher_taps(x, training=False, attention=needs_attention)
         teacher_out = tf.nest.map_structure(tf.stop_gradient, teacher_out)
         return teacher_out, needs_attention
@@ -346,6 +357,7 @@ class Distiller(keras.Model):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_inputs(x)
         teacher_out, needs_attention = self._teacher_forward(x)
+        x = {k: v for k, v in x.items() if k != TEACHER_LOGITS}
         with tf.GradientTape() as tape:
             student_out = self.student_taps(
                 x, training=True, attention=needs_attention
@@ -368,6 +380,7 @@ class Distiller(keras.Model):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_inputs(x)
         teacher_out, needs_attention = self._teacher_forward(x)
+        x = {k: v for k, v in x.items() if k != TEACHER_LOGITS}
         student_out = self.student_taps(x, training=False, attention=needs_attention)
         loss_values = self.compute_losses(teacher_out, student_out, x["padding_mask"])
         return self._update_metrics(

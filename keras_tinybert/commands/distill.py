@@ -36,6 +36,9 @@ def add_arguments(parser):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--layer-map", default="uniform")
+    parser.add_argument("--no-cache-teacher", dest="cache_teacher", action="store_false",
+                        help="prediction stage: run the teacher every epoch instead of "
+                        "computing its logits once")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--strategy", default="auto",
                         choices=("auto", "default", "mirrored", "multi_worker", "tpu"))
@@ -90,13 +93,19 @@ def _datasets(args, teacher):
     raw_dev = data.load_glue(args.task, "dev", args.data_dir)
     if args.max_examples:
         raw_train = raw_train.take(args.max_examples)
+    if args.stage == "prediction" and args.cache_teacher:
+        start = time.time()
+        raw_train = data.with_teacher_logits(raw_train, teacher, sequence_length=args.seq_len)
+        print(f"distill: the teacher's logits computed once, in {time.time() - start:.0f} s "
+              f"(--no-cache-teacher runs the teacher every epoch)", flush=True)
     buckets = [b for b in (16, 32, 64) if b < args.seq_len]
+    # Not cached: a cache after the shuffle would replay epoch 1's order every epoch.
     train = data.to_model_inputs(raw_train, teacher, args.batch_size,
                                  sequence_length=args.seq_len, bucket_boundaries=buckets,
                                  shuffle_buffer=10_000, seed=args.seed)
     dev = data.to_model_inputs(raw_dev, teacher, args.batch_size,
                                sequence_length=args.seq_len, bucket_boundaries=buckets)
-    return train.cache(), dev.cache()
+    return train, dev.cache()
 
 
 def run(args):

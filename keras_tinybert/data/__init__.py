@@ -21,11 +21,12 @@ from keras_tinybert.data.labels import check_label_names, label_names_of, set_la
 from keras_tinybert.data.metrics import (
     accuracy, f1, glue_metrics, matthews_corrcoef, pearson, spearman)
 from keras_tinybert.data.tasks import GLUE_TASKS, TaskSpec, get_task
+from keras_tinybert.data.teacher_logits import teacher_logits, with_teacher_logits
 
 __all__ = [
     "GLUE_TASKS", "GlueTable", "TaskSpec", "accuracy", "check_label_names", "evaluate",
     "f1", "find_glue_file", "get_task", "glue_metrics", "label_names_of", "load_glue",
     "matthews_corrcoef", "pearson", "predict_logits", "read_glue_tsv", "sentences",
     "set_label_names", "spearman", "stream_glue_tsv", "text_corpus", "to_model_inputs",
-    "with_sequence_length",
+    "teacher_logits", "with_sequence_length", "with_teacher_logits",
 ]

@@ -15,6 +15,8 @@ of every keras-hub BERT-family backbone.
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
+TEACHER_LOGITS = "teacher_logits"
+TOKEN_KEYS = ("token_ids", "padding_mask", "segment_ids")
 
 
 def _preprocessor_of(preprocessor_or_model):
@@ -52,10 +54,22 @@ def _pack(preprocessor, texts):
     return preprocessor(x=texts)
 
 
+def _inputs(preprocessor, texts, label, teacher_logits=None):
+    """`(x, y)` for the model; cached teacher logits ride along in `x`."""
+    x = _pack(preprocessor, texts)
+    if teacher_logits is not None:
+        x = {**x, TEACHER_LOGITS: teacher_logits}
+    return x, label
+
+
 def _trim(x):
     """Drop the trailing padding of one packed example."""
     length = tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32))
-    return {key: value[:length] for key, value in x.items()}
+    return {key: value[:length] if key in TOKEN_KEYS else value for key, value in x.items()}
+
+
+def _trim_inputs(x, y):
+    return _trim(x), y
 
 
 def to_model_inputs(
@@ -70,6 +84,9 @@ def to_model_inputs(
     drop_remainder=False,
 ):
     """Batched model inputs `(x, y)` from a `(texts, label)` dataset (see `load_glue`).
+
+    A `(texts, label, teacher_logits)` dataset (`with_teacher_logits`) gives the same
+    batches with `x["teacher_logits"]` added.
 
     Args:
         dataset: `tf.data.Dataset` of `(texts, label)`; `texts` a tuple of strings.
@@ -91,21 +108,23 @@ def to_model_inputs(
     if bucket_boundaries is None:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         return dataset.map(
-            lambda x, y: (_pack(preprocessor, x), y), num_parallel_calls=AUTOTUNE
+            lambda *e: _inputs(preprocessor, *e), num_parallel_calls=AUTOTUNE
         ).prefetch(AUTOTUNE)
     boundaries = sorted(int(b) for b in bucket_boundaries)
     if not boundaries or boundaries[0] < 1:
         raise ValueError(f"bucket_boundaries must be positive lengths, got {bucket_boundaries}.")
     pad_id = preprocessor.tokenizer.pad_token_id
-    dataset = dataset.map(lambda x, y: (_trim(_pack(preprocessor, x)), y), num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(
+        lambda *e: _trim_inputs(*_inputs(preprocessor, *e)), num_parallel_calls=AUTOTUNE
+    )
+    padding = {"token_ids": tf.constant(pad_id, tf.int32), "padding_mask": False,
+               "segment_ids": tf.constant(0, tf.int32)}
+    if TEACHER_LOGITS in dataset.element_spec[0]:
+        padding[TEACHER_LOGITS] = tf.constant(0.0, dataset.element_spec[0][TEACHER_LOGITS].dtype)
     return dataset.bucket_by_sequence_length(
         element_length_func=lambda x, y: tf.shape(x["token_ids"])[0],
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padding_values=(
-            {"token_ids": tf.constant(pad_id, tf.int32), "padding_mask": False,
-             "segment_ids": tf.constant(0, tf.int32)},
-            None,
-        ),
+        padding_values=(padding, None),
         drop_remainder=drop_remainder,
     ).prefetch(AUTOTUNE)

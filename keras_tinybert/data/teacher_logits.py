@@ -1,0 +1,60 @@
+"""The teacher's logits, computed once for the prediction-layer stage.
+
+TinyBERT's task distillation ends with prediction-layer distillation (§3.2, Eq. 10):
+the student's logits z^S are fitted to the teacher's z^T on the same (augmented)
+examples for several epochs. The teacher is frozen and runs in inference mode, so z^T
+of an example never changes: running the teacher again every epoch repeats the same
+work. `with_teacher_logits` runs it once and attaches z^T to every example; the
+distiller then skips the teacher's forward pass for those batches.
+
+    raw = kt.data.load_glue("sst2", "train", data_dir=...)
+    raw = kt.data.with_teacher_logits(raw, teacher, sequence_length=64)
+    train = kt.data.to_model_inputs(raw, teacher, 32, bucket_boundaries=[16, 32, 64],
+                                    shuffle_buffer=10_000)   # x["teacher_logits"] added
+    kt.Distiller(teacher, student, stage="prediction").fit(train, epochs=3)
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_tinybert.data.inputs import TEACHER_LOGITS, _pack, _trim, with_sequence_length
+
+
+def _ordered_batches(dataset, preprocessor, batch_size):
+    """Packed batches in the dataset's own order, each padded to its longest member."""
+    pad_id = preprocessor.tokenizer.pad_token_id
+    packed = dataset.map(lambda texts, *_: _trim(_pack(preprocessor, texts)),
+                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    padding = {"token_ids": tf.constant(pad_id, tf.int32), "padding_mask": False,
+               "segment_ids": tf.constant(0, tf.int32)}
+    return packed.padded_batch(batch_size, padding_values=padding).prefetch(2)
+
+
+def teacher_logits(dataset, teacher, *, batch_size=64, sequence_length=None):
+    """z^T for every `(texts, label)` example of `dataset`, in order: `[N, classes]`.
+
+    Raises ValueError on an empty dataset (nothing to distil).
+    """
+    preprocessor = with_sequence_length(teacher, sequence_length)
+    forward = tf.function(lambda x: teacher(x, training=False), reduce_retracing=True)
+    logits = [np.asarray(forward(x), np.float32)
+              for x in _ordered_batches(dataset, preprocessor, batch_size)]
+    if not logits:
+        raise ValueError("The dataset is empty: there is nothing to compute the "
+                         "teacher's logits on. Check the training file or split.")
+    return np.concatenate(logits)
+
+
+def with_teacher_logits(dataset, teacher, *, batch_size=64, sequence_length=None):
+    """`(texts, label)` → `(texts, label, teacher_logits)`, the teacher run once.
+
+    The result can be shuffled, batched and bucketed freely (`to_model_inputs`):
+    each example carries its own logits. Pass the same `sequence_length` as for
+    training, so that the teacher sees the same (truncated) tokens.
+    """
+    logits = teacher_logits(dataset, teacher, batch_size=batch_size,
+                            sequence_length=sequence_length)
+    cached = tf.data.Dataset.from_tensor_slices(logits)
+    return tf.data.Dataset.zip((dataset, cached)).map(
+        lambda example, z: (*example, z)
+    )
