@@ -236,11 +236,12 @@ def test_get_config_round_trip(teacher):
         teacher, student_for(teacher), stage="joint", layer_map=[2, 4],
         loss_weights={"prediction": 0.5}, temperature=2.0, attention_masking="exact",
         shared_projection=True, prediction_reduction="elements",
+        teacher_precision="bfloat16",
     )
     config = distiller.get_config()
     clone = Distiller.from_config(config)
     for key in ("stage", "temperature", "attention_masking", "shared_projection",
-                "prediction_reduction", "weights_by_loss"):
+                "prediction_reduction", "weights_by_loss", "teacher_precision"):
         assert getattr(clone, key) == getattr(distiller, key)
     assert clone.layer_map == distiller.layer_map
     backbone = clone.get_config()["student"]["config"]["backbone"]
@@ -292,3 +293,35 @@ def test_mirrored_two_replicas_equal_one():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK" in out.stdout, out.stdout
+
+
+def test_bfloat16_teacher_losses_within_one_percent_and_teacher_untouched(teacher):
+    """A bfloat16 teacher forward (a copy) gives the float32 losses within 1%."""
+    before = teacher_weights(teacher)
+    student = student_for(teacher)
+    exact = Distiller(teacher, student, stage="joint")
+    fast = Distiller(teacher, student, stage="joint", teacher_precision="bfloat16")
+    for name in ("embedding_projection", "hidden_projection"):
+        getattr(fast, name).set_weights(getattr(exact, name).get_weights())
+    x, _ = next(iter(make_dataset(teacher.preprocessor, batch_size=8)))
+    student_out = exact.student_taps(x)
+    bf16_out = fast._teacher_forward(x)[0]
+    assert bf16_out["hidden"][0].dtype == tf.float32
+    assert fast.teacher_taps.model is not teacher
+    assert fast.teacher_taps.blocks[0].compute_dtype == "bfloat16"
+    expected = exact.compute_losses(exact._teacher_forward(x)[0], student_out, x["padding_mask"])
+    got = fast.compute_losses(bf16_out, student_out, x["padding_mask"])
+    for name, value in expected.items():
+        np.testing.assert_allclose(float(got[name]), float(value), rtol=1e-2, err_msg=name)
+    assert not np.allclose(bf16_out["hidden"][-1], exact._teacher_forward(x)[0]["hidden"][-1],
+                           rtol=0, atol=1e-7)  # it really ran in bfloat16
+    # The user's teacher keeps float32, its weights, and is saved once.
+    assert teacher.backbone.transformer_layers[0].compute_dtype == "float32"
+    assert len(fast.weights) == len(exact.weights)
+    fast.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = fast.fit(make_dataset(teacher.preprocessor, repeat=2), epochs=2, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    for a, b in zip(before, teacher_weights(teacher)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="teacher_precision"):
+        Distiller(teacher, student, teacher_precision="float16")

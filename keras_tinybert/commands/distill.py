@@ -45,6 +45,10 @@ def add_arguments(parser):
     parser.add_argument("--tpu", help="TPU name/address (with --strategy tpu)")
     parser.add_argument("--mixed-precision", default="none",
                         choices=("none", "bf16", "fp16"))
+    parser.add_argument("--teacher-precision", default="float32",
+                        choices=("float32", "bfloat16"),
+                        help="bfloat16: the frozen teacher's forward in mixed_bfloat16 "
+                        "(faster on AVX512-BF16/AMX CPUs and TPUs; losses within 1%%)")
     parser.add_argument("--backup-dir", help="resume from / back up to this folder")
     parser.add_argument("--save-freq", type=int, default=200,
                         help="steps between backups")
@@ -189,7 +193,8 @@ def run_stage(args):
             kt.data.set_label_names(student, teacher.label_names)
         distiller = kt.Distiller(teacher, student, stage=args.stage,
                                  layer_map=_layer_map(args.layer_map),
-                                 temperature=args.temperature)
+                                 temperature=args.temperature,
+                                 teacher_precision=args.teacher_precision)
         distiller.compile(optimizer=keras.optimizers.AdamW(args.lr))
     train, dev = _datasets(args, teacher)
     run_dir = pipeline.new_run_dir(args.output, f"distill-{args.stage}")
