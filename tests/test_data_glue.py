@@ -32,6 +32,11 @@ def test_read_glue_tsv_single_pair_and_headerless(tmp_path):
     cola = write(tmp_path / "c" / "train.tsv", ["gj04\t1\t\tgood film .", "gj04\t0\t*\tfilm good the ."])
     table = data.read_glue_tsv(cola, "cola")
     assert table.texts() == [["good film .", "film good the ."]] and table.labels().tolist() == [1, 0]
+    cola_test = write(tmp_path / "c" / "test.tsv", ["index\tsentence", "0\tgood film .", "1\tfilm the ."])
+    table = data.read_glue_tsv(cola_test, "cola")
+    assert table.texts() == [["good film .", "film the ."]] and table.label_column is None
+    with pytest.raises(ValueError, match="no label column"):
+        table.labels()
 
 
 def test_mnli_string_labels_follow_tfds_order(tmp_path):

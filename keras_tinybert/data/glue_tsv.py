@@ -128,12 +128,21 @@ def stream_glue_tsv(path, task, *, skip_malformed=False):
         has_data = first is not None and (not spec.tsv_header or f.readline() != "")
     if not has_data:
         raise ValueError(f"{path}: the file is empty (no data rows); re-download it.")
-    header = first if spec.tsv_header else None
-    text_columns = tuple(_column(c, header, path, True) for c in spec.tsv_text)
-    label_column = _column(spec.tsv_label, header, path, required=False)
+    header = first if spec.tsv_header or _is_test_header(spec, first) else None
+    if header is not None and not spec.tsv_header:
+        # CoLA: train/dev have no header, but test.tsv is `index<TAB>sentence`.
+        text_columns, label_column = (header.index("sentence"),), None
+    else:
+        text_columns = tuple(_column(c, header, path, True) for c in spec.tsv_text)
+        label_column = _column(spec.tsv_label, header, path, required=False)
     table = GlueTable(path, spec, header, [], [], text_columns, label_column)
     width = len(header) if header else max(text_columns + (label_column,)) + 1
     return table, _rows(path, header, width, skip_malformed)
+
+
+def _is_test_header(spec, first):
+    """A header-less task's test file that has a header after all (CoLA's)."""
+    return not spec.tsv_header and first[:1] == ["index"] and "sentence" in first
 
 
 def _rows(path, header, width, skip_malformed):
