@@ -91,11 +91,13 @@ def count_params(model):
     return int(sum(p.numel() for p in model.parameters()))
 
 
-def tinybert_matches(layer_map, dim_s, dim_t):
+def tinybert_matches(layer_map, dim_s, dim_t, attention_loss="attention_mse"):
     """TextBrewer intermediate_matches equivalent to TinyBERT's layer losses.
 
     hidden index 0 is the embedding output, index m the output of layer m;
     attention index m-1 is layer m's attention (TextBrewer counts those from 0).
+    `attention_loss` is "attention_mse" (head i vs head i) or, for different head
+    counts, TextBrewer's "attention_mse_sum" (maps summed over heads first).
     """
     proj = ["linear", int(dim_s), int(dim_t)]
     matches = [{"layer_T": 0, "layer_S": 0, "feature": "hidden",
@@ -105,7 +107,7 @@ def tinybert_matches(layer_map, dim_s, dim_t):
         matches.append({"layer_T": n, "layer_S": m, "feature": "hidden",
                         "loss": "hidden_mse", "weight": 1, "proj": list(proj)})
         matches.append({"layer_T": n - 1, "layer_S": m - 1, "feature": "attention",
-                        "loss": "attention_mse", "weight": 1})
+                        "loss": attention_loss, "weight": 1})
     return matches
 
 
@@ -179,10 +181,8 @@ class Peer:
                              f"with 0 (the embeddings), got {layer_map}")
         if any(not 1 <= n <= n_t for n in layer_map[1:]):
             raise ValueError(f"layer_map entries 1.. must be teacher layers in 1..{n_t}")
-        if int(student_spec["num_heads"]) != int(teacher_spec["num_heads"]):
-            raise ValueError("TextBrewer's attention_mse compares [B, heads, T, T] maps "
-                             "elementwise: teacher and student need the same num_heads "
-                             f"(got {teacher_spec['num_heads']} and {student_spec['num_heads']})")
+        same_heads = int(student_spec["num_heads"]) == int(teacher_spec["num_heads"])
+        attention_loss = "attention_mse" if same_heads else "attention_mse_sum"
         for name, spec in (("teacher", teacher_spec), ("student", student_spec)):
             if int(spec["hidden_dim"]) % int(spec["num_heads"]):
                 raise ValueError(f"{name}: hidden_dim {spec['hidden_dim']} is not divisible "
@@ -213,7 +213,8 @@ class Peer:
         )
         distill_config = DistillationConfig(
             intermediate_matches=tinybert_matches(
-                layer_map, student_spec["hidden_dim"], teacher_spec["hidden_dim"]),
+                layer_map, student_spec["hidden_dim"], teacher_spec["hidden_dim"],
+                attention_loss),
             kd_loss_weight=0,      # the adaptors return no logits: no KD term at all
             hard_label_weight=0,   # ... and no `losses`
         )
