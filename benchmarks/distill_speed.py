@@ -71,20 +71,28 @@ def step_flops(case):
     return b * (teacher + student + projections)
 
 
-def matmul_peak(sizes=(2048, 4096), repeats=5):
-    """This machine's float32 matmul GFLOP/s with TensorFlow (best size, median)."""
-    best = 0.0
-    for n in sizes:
-        a = tf.random.normal((n, n))
-        f = tf.function(lambda a: tf.matmul(a, a))
-        f(a).numpy()
-        times = []
-        for _ in range(repeats):
+class MatmulPeak:
+    """This machine's float32 matmul GFLOP/s with TensorFlow (square matmuls).
+
+    `probe()` is called between the timed blocks, so the peak is measured under the
+    same load as the steps; `gflops` is the median over the probes.
+    """
+
+    def __init__(self, n=3072, repeats=3):
+        self.n, self.repeats, self.samples = n, repeats, []
+        self._a = tf.random.normal((n, n))
+        self._f = tf.function(lambda a: tf.matmul(a, a))
+        self._f(self._a).numpy()
+
+    def probe(self):
+        for _ in range(self.repeats):
             start = time.perf_counter()
-            f(a).numpy()
-            times.append(time.perf_counter() - start)
-        best = max(best, 2 * n**3 / statistics.median(times) / 1e9)
-    return best
+            self._f(self._a).numpy()
+            self.samples.append(2 * self.n**3 / (time.perf_counter() - start) / 1e9)
+
+    @property
+    def gflops(self):
+        return statistics.median(self.samples)
 
 
 # --------------------------------------------------------------------- ours --
@@ -167,8 +175,8 @@ def peer_setup(peer, case, threads):
 
 
 # -------------------------------------------------------------------- cases --
-def compare_steps(name, case, variants, peer, steps, block, warmup, threads):
-    """Alternate blocks of `block` steps between every variant and the peer."""
+def compare_steps(name, case, variants, peer, steps, block, warmup, threads, peak):
+    """Alternate blocks of `block` steps between every variant, the peer and a peak probe."""
     runners, times = {}, {}
     for label, options in variants.items():
         distiller, data = build_ours(case, **options)
@@ -185,6 +193,7 @@ def compare_steps(name, case, variants, peer, steps, block, warmup, threads):
     for _ in range(math.ceil(steps / block)):
         for label, run in runners.items():
             times[label] += run()
+        peak.probe()
     flops = step_flops(case)
     rows = {}
     for label, values in times.items():
@@ -303,23 +312,29 @@ def main():
     parser.add_argument("--prediction-cache", action="store_true",
                         help="add the prediction stage with and without cached logits")
     parser.add_argument("--data-dir", default=str(HERE.parent.parent / "shared/data/sst2"))
+    parser.add_argument("--inter-op", type=int, default=0,
+                        help="TensorFlow inter-op threads (0: TensorFlow's default)")
     parser.add_argument("--no-peer", action="store_true", help="ours only")
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
+    if args.inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
 
     variant_options = {"float32": {}, "bf16-teacher": {"teacher_precision": "bfloat16"},
                        "float32-xla": {"jit_compile": True}}
     variants = {f"keras_tinybert {v}": variant_options[v] for v in args.variants}
-    peak = matmul_peak()
-    print(f"float32 matmul peak (TensorFlow, this run): {peak:.1f} GFLOP/s", flush=True)
+    peak = MatmulPeak()
     peer = None if args.no_peer else Peer()
-    results = {"matmul_peak_gflops": peak, "cases": {}}
+    results = {"cases": {}}
     try:
         for name in args.cases:
             rows = compare_steps(name, CASES[name], variants, peer, args.steps,
-                                 args.block, args.warmup, args.threads)
-            results["cases"][name] = rows
-            print_table(name, rows, peak)
+                                 args.block, args.warmup, args.threads, peak)
+            print(f"\nfloat32 matmul peak (TensorFlow, {peak.n}x{peak.n}, probed between the "
+                  f"blocks): {peak.gflops:.1f} GFLOP/s", flush=True)
+            print_table(name, rows, peak.gflops)
+            results["cases"][name] = {"matmul_peak_gflops": peak.gflops, "rows": rows}
+            peak.samples = []
         if args.epoch:
             rows = sst2_epoch(args.data_dir, peer, args.threads)
             results["sst2_epoch"] = rows
