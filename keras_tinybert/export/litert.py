@@ -5,8 +5,16 @@ the LiteRT runtime, so on device the app tokenises (WordPiece, same vocabulary: 
 `vocabulary_sha256` in the metadata) and feeds int32 `token_ids`, `segment_ids`,
 `padding_mask`. Batch and length are dynamic (-1); the interpreter resizes per call.
 Only TFLite builtin ops are used, so the plain LiteRT runtime runs it (no Flex delegate).
+
+The int8 graph gets two rewrites after conversion (`xnnpack_int8_rewrites`), both still
+pure int8, so that LiteRT's default CPU delegate (XNNPACK) runs the attention and the
+layer norms instead of handing them to LiteRT's slow reference kernels; see
+docs/DEPLOYMENT.md, "Latency and size", for the measurements behind them.
 """
 
+import collections
+import copy
+import functools
 import pathlib
 import tempfile
 
@@ -43,6 +51,8 @@ def tflite(
                  `representative_data` (real sentences, tokenised with `preprocessor` or
                  the model's own; or a dict of int32 token-id arrays). Inputs stay int32
                  token ids (they are indices); outputs are dequantised float32 logits.
+                 Rewritten for XNNPACK (`xnnpack_int8_rewrites`); the metadata counts
+                 the rewrites under `int8_rewrites`.
     """
     quantization = normalize_quantization(quantization)
     path = pathlib.Path(path)
@@ -51,6 +61,9 @@ def tflite(
     if quantization == "int8":
         calibration = _calibration_inputs(model, representative_data, preprocessor)
     content = convert(model, quantization, calibration)
+    rewrites = None
+    if quantization == "int8":
+        content, rewrites = xnnpack_int8_rewrites(content)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     write_json(
@@ -62,6 +75,7 @@ def tflite(
             format="tflite",
             quantization=quantization or "none",
             calibration_examples=None if calibration is None else len(calibration["token_ids"]),
+            int8_rewrites=rewrites,
         ),
     )
     return path
@@ -80,7 +94,8 @@ def normalize_quantization(quantization):
 
 
 def convert(model, quantization=None, calibration=None):
-    """The TFLite flatbuffer bytes for `model` (via a token-id SavedModel)."""
+    """The TFLite flatbuffer bytes for `model` (via a token-id SavedModel), as the
+    converter writes them (`tflite` then applies `xnnpack_int8_rewrites` to int8)."""
     with tempfile.TemporaryDirectory() as tmp:
         archive, serve_token_ids = token_id_archive(model)
         archive.add_endpoint("serving_default", serve_token_ids)
@@ -134,3 +149,209 @@ def _check_output(path):
     for existing in (path, metadata_path(path)):
         if existing.exists():
             raise FileExistsError(f"{existing} exists; not overwriting it. Choose another output path.")
+
+
+# --- int8 rewrites for XNNPACK -----------------------------------------------------------
+
+# int8 kernels that requantise whatever parameters their inputs have to those of their
+# output (or, SHAPE, never read the values): a tensor between two of these may take new
+# quantization parameters without changing what the other ops compute.
+_REQUANTISING = {
+    "ADD", "BATCH_MATMUL", "DEQUANTIZE", "FULLY_CONNECTED", "GELU", "LOGISTIC", "MEAN", "MUL",
+    "QUANTIZE", "RSQRT", "SHAPE", "SOFTMAX", "SQUARED_DIFFERENCE", "SUB", "TANH",
+}
+# ...except these, whose int8 output parameters are fixed (1/256 for probabilities...).
+_FIXED_OUTPUT = {"LOGISTIC", "SOFTMAX", "TANH"}
+# Ops that move int8 values unchanged: their input 0 and output share parameters.
+_SHAPE_ONLY = {"EXPAND_DIMS", "RESHAPE", "SQUEEZE", "TRANSPOSE"}
+# XNNPACK's int8 SUB takes an input whose scale is at least this fraction of the output's.
+_XNNPACK_MIN_SUB_SCALE_RATIO = 1 / 1024
+
+
+def xnnpack_int8_rewrites(content):
+    """Rewrite a full-integer `.tflite` so LiteRT's XNNPACK delegate runs the attention
+    matmuls and the layer-norm variances; every op stays int8.
+
+    Returns `(bytes, counts)`, counts as {"symmetric_matmul_operands": n,
+    "squared_difference_split": m}.
+
+    1. XNNPACK runs an int8 BATCH_MATMUL only if its second operand's zero point is 0;
+       calibration gives K and V asymmetric ranges, so LiteRT ran most attention matmuls
+       in its own int8 kernel (1.4 ms for one QK^T of TinyBERT4 at seq 128; all 8 take
+       0.6 ms in XNNPACK). That operand, and the RESHAPE/TRANSPOSE chain back to the op that
+       computes it (they share its parameters), get the symmetric range covering the
+       calibrated one: scale max(|min|, |max|) / 127, zero point 0; the producing op
+       requantises to it. Cost: at most one bit of resolution on a one-sided range.
+    2. XNNPACK has no int8 SQUARED_DIFFERENCE (the variance in every layer norm), and
+       LiteRT's int8 kernel broadcasts slowly (0.3 ms each). (x - m)^2 becomes SUB, then
+       MUL of the difference by itself; the difference gets the symmetric range implied
+       by the calibrated output range, |x - m| <= sqrt(max (x - m)^2). An operand whose
+       scale is under 1/1024 of the difference's (XNNPACK's limit for SUB; a near-zero
+       mean does that) has its range widened to that limit.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    counts = {"symmetric_matmul_operands": 0, "squared_difference_split": 0}
+    for graph in model.subgraphs:
+        counts["symmetric_matmul_operands"] += _symmetric_matmul_operands(model, graph)
+        counts["squared_difference_split"] += _split_squared_differences(model, graph)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), counts
+
+
+def _schema():
+    from tensorflow.lite.python import schema_py_generated
+
+    return schema_py_generated
+
+
+@functools.cache
+def _builtin_names():
+    return {v: k for k, v in vars(_schema().BuiltinOperator).items() if not k.startswith("_")}
+
+
+def _op_name(model, op):
+    code = model.operatorCodes[op.opcodeIndex]
+    number = max(code.builtinCode, code.deprecatedBuiltinCode)  # deprecated caps at 127
+    return _builtin_names().get(number, "CUSTOM")
+
+
+def _edges(graph):
+    producer = {t: op for op in graph.operators for t in op.outputs}
+    consumers = collections.defaultdict(list)
+    for op in graph.operators:
+        for t in op.inputs:
+            if t >= 0:
+                consumers[t].append(op)
+    return producer, consumers
+
+
+def _int8_params(tensor):
+    """(scale, zero point) of a per-tensor int8 tensor, else None."""
+    q = tensor.quantization
+    if tensor.type != _schema().TensorType.INT8 or q is None or q.scale is None or len(q.scale) != 1:
+        return None
+    return float(q.scale[0]), int(q.zeroPoint[0])
+
+
+def _set_params(tensor, scale, zero_point):
+    tensor.quantization.scale = np.array([scale], np.float32)
+    tensor.quantization.zeroPoint = np.array([zero_point], np.int64)
+    tensor.quantization.min = tensor.quantization.max = None  # calibration record, now stale
+
+
+def _parameter_group(model, graph, tensor, edges):
+    """The tensors that must share `tensor`'s quantization parameters (linked through
+    shape-only ops), or None if one of them may not take new ones: a constant, a graph
+    input or output, one read or written by an op that does not requantise, or the
+    output of an op whose output parameters are fixed."""
+    producer, consumers = edges
+    params = _int8_params(graph.tensors[tensor])
+    fixed = set(graph.inputs) | set(graph.outputs)
+    group, todo = set(), [tensor]
+    while todo:
+        t = todo.pop()
+        if t in group:
+            continue
+        buffer = model.buffers[graph.tensors[t].buffer]
+        if t in fixed or t not in producer or (buffer.data is not None and len(buffer.data)):
+            return None
+        if _int8_params(graph.tensors[t]) != params:
+            return None
+        group.add(t)
+        if _op_name(model, producer[t]) in _FIXED_OUTPUT:
+            return None
+        for op in [producer[t], *consumers[t]]:
+            name = _op_name(model, op)
+            if name in _SHAPE_ONLY:
+                todo += [op.inputs[0], op.outputs[0]]
+            elif name not in _REQUANTISING:
+                return None
+    return group
+
+
+def _symmetric_matmul_operands(model, graph):
+    """Rewrite 1 of `xnnpack_int8_rewrites`; returns how many matmuls it changed."""
+    changed = 0
+    edges = _edges(graph)
+    for op in graph.operators:
+        if _op_name(model, op) != "BATCH_MATMUL":
+            continue
+        params = _int8_params(graph.tensors[op.inputs[1]])
+        if params is None or params[1] == 0:
+            continue
+        group = _parameter_group(model, graph, op.inputs[1], edges)
+        if group is None:
+            continue
+        scale, zero_point = params
+        bound = max(-128 - zero_point, 127 - zero_point, key=abs) * scale
+        for t in group:
+            _set_params(graph.tensors[t], abs(bound) / 127, 0)
+        changed += 1
+    return changed
+
+
+def _split_squared_differences(model, graph):
+    """Rewrite 2 of `xnnpack_int8_rewrites`; returns how many it split."""
+    schema = _schema()
+    edges = _edges(graph)
+    operators, split = [], 0
+    for op in graph.operators:
+        output = graph.tensors[op.outputs[0]]
+        params = _int8_params(output)
+        if _op_name(model, op) != "SQUARED_DIFFERENCE" or params is None:
+            operators.append(op)
+            continue
+        scale, zero_point = params
+        difference_scale = float(np.sqrt((127 - zero_point) * scale)) / 127
+        for operand in op.inputs:
+            _widen_to(model, graph, operand, difference_scale * _XNNPACK_MIN_SUB_SCALE_RATIO * 1.01, edges)
+        difference = copy.deepcopy(output)
+        difference.name = output.name + b"/difference"
+        model.buffers.append(schema.BufferT())
+        difference.buffer = len(model.buffers) - 1
+        _set_params(difference, difference_scale, 0)
+        graph.tensors.append(difference)
+        subtract = _operator(model, "SUB", list(op.inputs), [len(graph.tensors) - 1])
+        square = _operator(model, "MUL", [len(graph.tensors) - 1] * 2, list(op.outputs))
+        operators += [subtract, square]
+        split += 1
+    graph.operators = operators
+    return split
+
+
+def _widen_to(model, graph, tensor, min_scale, edges):
+    """Give `tensor` (and its group) at least `min_scale`, still covering its range."""
+    params = _int8_params(graph.tensors[tensor])
+    if params is None or params[0] >= min_scale:
+        return
+    group = _parameter_group(model, graph, tensor, edges)
+    if group is None:
+        return
+    scale, zero_point = params
+    low = (-128 - zero_point) * scale  # <= 0: calibrated ranges always hold 0
+    new_zero_point = int(np.clip(np.ceil(-128 - low / min_scale), -128, 127))
+    for t in group:
+        _set_params(graph.tensors[t], min_scale, new_zero_point)
+
+
+def _operator(model, name, inputs, outputs):
+    """A new int8 SUB or MUL operator (no fused activation)."""
+    schema = _schema()
+    number = getattr(schema.BuiltinOperator, name)
+    index = next(
+        (i for i, code in enumerate(model.operatorCodes)
+         if max(code.builtinCode, code.deprecatedBuiltinCode) == number),
+        None,
+    )
+    if index is None:
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = number
+        code.version = 2  # the int8 kernel
+        model.operatorCodes.append(code)
+        index = len(model.operatorCodes) - 1
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = index, inputs, outputs
+    op.builtinOptionsType = getattr(schema.BuiltinOptions, name.capitalize() + "Options")
+    op.builtinOptions = getattr(schema, name.capitalize() + "OptionsT")()
+    return op

@@ -104,6 +104,47 @@ def tflite_predictor(path, num_threads=None, trim_padding=True):
     return predict
 
 
+def xnnpack_coverage(path, inputs, num_threads=1):
+    """{op name: (ops XNNPACK runs, ops in the graph)} for a `.tflite` run on `inputs`.
+
+    LiteRT hands what its default XNNPACK delegate supports to XNNPACK when the model
+    first runs; every other op runs in LiteRT's own kernel (for int8 often a slow
+    reference one).
+    """
+    ops, delegated = xnnpack_delegated_ops(path, inputs, num_threads)
+    coverage = {}
+    for op in ops:
+        taken, total = coverage.get(op["op_name"], (0, 0))
+        coverage[op["op_name"]] = (taken + (op["index"] in delegated), total + 1)
+    return coverage
+
+
+def xnnpack_delegated_ops(path, inputs, num_threads=1):
+    """(the graph's ops, as the interpreter lists them; the indices of those XNNPACK runs).
+
+    The delegate's nodes are appended to the graph on the first run; an original op is
+    delegated if it lies between a delegate node's inputs and its outputs.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+    count = len(interpreter._get_ops_details())
+    interpreter.get_signature_runner("serving_default")(**{name: inputs[name] for name in INPUT_NAMES})
+    details = interpreter._get_ops_details()
+    original, delegates = details[:count], details[count:]
+    producer = {t: op["index"] for op in original for t in op["outputs"]}
+    delegated = set()
+    for node in delegates:
+        inputs_of_node, todo = set(node["inputs"].tolist()), node["outputs"].tolist()
+        while todo:
+            tensor = todo.pop()
+            if tensor in inputs_of_node or tensor not in producer or producer[tensor] in delegated:
+                continue
+            delegated.add(producer[tensor])
+            todo += original[producer[tensor]]["inputs"].tolist()
+    return original, delegated
+
+
 def saved_model_predictor(path, signature=None, text=False):
     """`(signature_name, function)` for a SavedModel; the function returns logits.
 
