@@ -6,9 +6,9 @@ the LiteRT runtime, so on device the app tokenises (WordPiece, same vocabulary: 
 `padding_mask`. Batch and length are dynamic (-1); the interpreter resizes per call.
 Only TFLite builtin ops are used, so the plain LiteRT runtime runs it (no Flex delegate).
 
-The int8 graph gets two rewrites after conversion (`xnnpack_int8_rewrites`), both still
-pure int8, so that LiteRT's default CPU delegate (XNNPACK) runs the attention and the
-layer norms instead of handing them to LiteRT's slow reference kernels; see
+The int8 graph gets two rewrites after conversion (`xnnpack_int8_rewrites`), adding only
+int8 ops, so that LiteRT's default CPU delegate (XNNPACK) runs the attention and the
+layer norms instead of LiteRT's own, much slower, int8 kernels; see
 docs/DEPLOYMENT.md, "Latency and size", for the measurements behind them.
 """
 
@@ -170,7 +170,7 @@ _XNNPACK_MIN_SUB_SCALE_RATIO = 1 / 1024
 
 def xnnpack_int8_rewrites(content):
     """Rewrite a full-integer `.tflite` so LiteRT's XNNPACK delegate runs the attention
-    matmuls and the layer-norm variances; every op stays int8.
+    matmuls and the layer-norm variances; every op they touch or add is int8.
 
     Returns `(bytes, counts)`, counts as {"symmetric_matmul_operands": n,
     "squared_difference_split": m}.
