@@ -65,6 +65,8 @@ def parse_args(argv=None):
                         help="default: manifest, else the runs' config.json, else 128")
     parser.add_argument("--skip-latency", action="store_true", help="no latency timing")
     parser.add_argument("--skip-export", action="store_true", help="no export sizes")
+    parser.add_argument("--reuse", help="an earlier results.json: models with the same "
+                        "runs keep its numbers instead of being re-evaluated")
     return parser.parse_args(argv)
 
 
@@ -77,7 +79,9 @@ def main(argv=None):
         for _, _, runs in models:  # fail before the slow part, not after it
             for run in runs:
                 plots.read_history(run)
-        entries = [_evaluate_entry(entry, settings, args) for entry in models]
+        earlier = _earlier_records(args.reuse)
+        entries = [_reused(earlier.get(_key(entry)), entry)
+                   or _evaluate_entry(entry, settings, args) for entry in models]
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -186,6 +190,26 @@ def _settings(args, manifest):
         "seq_len": args.seq_len or manifest.get("seq_len") or 128,
         "metric": kt.data.get_task(task).metrics[0],
     }
+
+
+def _key(entry):
+    kind, _, runs = entry
+    return kind, tuple(str(r) for r in runs)
+
+
+def _earlier_records(path):
+    """{(kind, runs): record} of an earlier results.json (empty without one)."""
+    if not path:
+        return {}
+    records = json.loads(pathlib.Path(path).read_text())["models"]
+    return {(r["kind"], tuple(r["runs"])): dict(r) for r in records}
+
+
+def _reused(record, entry):
+    """An earlier record under this run's current name (None: evaluate anew)."""
+    if record is not None and entry[1]:
+        record["name"] = entry[1]
+    return record
 
 
 def _evaluate_entry(entry, settings, args):

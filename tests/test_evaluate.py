@@ -145,3 +145,13 @@ def test_results_script_from_bare_runs(tiny_run, tmp_path, capsys):
         "accuracy_vs_size.png", "losses_distilled_1l_32h.png",
         "losses_labels_only_1l_32h.png", "losses_teacher.png"]
     assert table.count("\n| ") == 4  # separator + 3 models after the header
+
+    # --reuse: a model with the same name and runs keeps its earlier record.
+    report["models"][0]["metrics"]["accuracy"] = 0.123
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps(report))
+    assert _results_script().main(
+        ["--runs", *map(str, runs.values()), "--data-dir", str(data_dir), "--out",
+         str(tmp_path / "again"), "--skip-latency", "--skip-export", "--reuse", str(earlier)]) == 0
+    again = json.loads((tmp_path / "again" / "results.json").read_text())["models"]
+    assert [m["metrics"]["accuracy"] for m in again] == [m["metrics"]["accuracy"] for m in report["models"]]
