@@ -17,17 +17,30 @@ distiller then skips the teacher's forward pass for those batches.
 import numpy as np
 import tensorflow as tf
 
-from keras_tinybert.data.inputs import TEACHER_LOGITS, _pack, _trim, with_sequence_length
+from keras_tinybert.data.inputs import _pack, _trim, with_sequence_length
 
 
-def _ordered_batches(dataset, preprocessor, batch_size):
-    """Packed batches in the dataset's own order, each padded to its longest member."""
+def _length_bucketed(dataset, preprocessor, batch_size):
+    """`(indices, x)` batches of similar-length examples, each padded to its longest.
+
+    Tokenised 1,024 sentences per tokenizer call, then grouped by length (short
+    sentences are not padded to the long ones'); `indices` say where each row goes.
+    """
     pad_id = preprocessor.tokenizer.pad_token_id
-    packed = dataset.map(lambda texts, *_: _trim(_pack(preprocessor, texts)),
-                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    packed = dataset.enumerate().batch(1024).map(
+        lambda i, example: (i, _pack(preprocessor, example[0])),
+        num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    trimmed = packed.map(lambda i, x: (i, _trim(x)), num_parallel_calls=tf.data.AUTOTUNE)
+    boundaries = [b for b in (8, 16, 32, 64, 128, 256) if b < preprocessor.sequence_length]
     padding = {"token_ids": tf.constant(pad_id, tf.int32), "padding_mask": False,
                "segment_ids": tf.constant(0, tf.int32)}
-    return packed.padded_batch(batch_size, padding_values=padding).prefetch(2)
+    return trimmed.bucket_by_sequence_length(
+        element_length_func=lambda i, x: tf.shape(x["token_ids"])[0],
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        padding_values=(tf.constant(0, tf.int64),
+                        {k: v for k, v in padding.items() if k in packed.element_spec[1]}),
+    ).prefetch(2)
 
 
 def teacher_logits(dataset, teacher, *, batch_size=64, sequence_length=None):
@@ -36,13 +49,21 @@ def teacher_logits(dataset, teacher, *, batch_size=64, sequence_length=None):
     Raises ValueError on an empty dataset (nothing to distil).
     """
     preprocessor = with_sequence_length(teacher, sequence_length)
-    forward = tf.function(lambda x: teacher(x, training=False), reduce_retracing=True)
-    logits = [np.asarray(forward(x), np.float32)
-              for x in _ordered_batches(dataset, preprocessor, batch_size)]
+    batches = _length_bucketed(dataset, preprocessor, batch_size)
+    signature = {k: tf.TensorSpec([None, None], spec.dtype)
+                 for k, spec in batches.element_spec[1].items()}
+    # One trace for every batch length (a plain tf.function would retrace per length).
+    forward = tf.function(lambda x: teacher(x, training=False), input_signature=[signature])
+    indices, logits = [], []
+    for index, x in batches:
+        indices.append(index.numpy())
+        logits.append(np.asarray(forward(x), np.float32))
     if not logits:
         raise ValueError("The dataset is empty: there is nothing to compute the "
                          "teacher's logits on. Check the training file or split.")
-    return np.concatenate(logits)
+    result = np.empty((sum(len(i) for i in indices), logits[0].shape[-1]), np.float32)
+    result[np.concatenate(indices)] = np.concatenate(logits)
+    return result
 
 
 def with_teacher_logits(dataset, teacher, *, batch_size=64, sequence_length=None):
