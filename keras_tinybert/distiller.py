@@ -102,14 +102,19 @@ def bfloat16_copy(model):
     distiller keeps it only inside its `Taps` (a plain object), so Keras does not
     track it: checkpoints hold the teacher's weights once.
     """
-    spec = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
-    copy = keras.saving.deserialize_keras_object(spec)
+    copy = _deserialize(keras.saving.serialize_keras_object(model))
     copy.set_weights(model.get_weights())
     copy.trainable = False
     for layer in copy._flatten_layers(include_self=True):
         if layer.dtype_policy.name == "float32":
             layer.dtype_policy = "mixed_bfloat16"
     return copy
+
+
+def _deserialize(spec):
+    """A model from its serialised config; a copy first, since keras-hub's
+    `Task.from_config` edits its config in place."""
+    return keras.saving.deserialize_keras_object(json.loads(json.dumps(spec)))
 
 
 def _teacher_in(teacher, precision):
@@ -466,7 +471,5 @@ class Distiller(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         for key in ("teacher", "student"):
-            # A copy: keras-hub's Task.from_config edits its config in place.
-            spec = json.loads(json.dumps(config[key]))
-            config[key] = keras.saving.deserialize_keras_object(spec)
+            config[key] = _deserialize(config[key])
         return cls(**config)

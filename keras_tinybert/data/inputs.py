@@ -68,6 +68,13 @@ def _trim(x):
     return {key: value[:length] if key in TOKEN_KEYS else value for key, value in x.items()}
 
 
+def padding_values(preprocessor, keys=TOKEN_KEYS):
+    """What pads each packed input (`bucket_by_sequence_length`), for `keys` present."""
+    values = {"token_ids": tf.constant(preprocessor.tokenizer.pad_token_id, tf.int32),
+              "padding_mask": False, "segment_ids": tf.constant(0, tf.int32)}
+    return {key: values[key] for key in keys if key in values}
+
+
 def _trim_inputs(x, y):
     return _trim(x), y
 
@@ -113,12 +120,10 @@ def to_model_inputs(
     boundaries = sorted(int(b) for b in bucket_boundaries)
     if not boundaries or boundaries[0] < 1:
         raise ValueError(f"bucket_boundaries must be positive lengths, got {bucket_boundaries}.")
-    pad_id = preprocessor.tokenizer.pad_token_id
     dataset = dataset.map(
         lambda *e: _trim_inputs(*_inputs(preprocessor, *e)), num_parallel_calls=AUTOTUNE
     )
-    padding = {"token_ids": tf.constant(pad_id, tf.int32), "padding_mask": False,
-               "segment_ids": tf.constant(0, tf.int32)}
+    padding = padding_values(preprocessor, dataset.element_spec[0])
     if TEACHER_LOGITS in dataset.element_spec[0]:
         padding[TEACHER_LOGITS] = tf.constant(0.0, dataset.element_spec[0][TEACHER_LOGITS].dtype)
     return dataset.bucket_by_sequence_length(

@@ -17,7 +17,7 @@ distiller then skips the teacher's forward pass for those batches.
 import numpy as np
 import tensorflow as tf
 
-from keras_tinybert.data.inputs import _pack, _trim, with_sequence_length
+from keras_tinybert.data.inputs import _pack, _trim, padding_values, with_sequence_length
 
 
 def _length_bucketed(dataset, preprocessor, batch_size):
@@ -26,20 +26,17 @@ def _length_bucketed(dataset, preprocessor, batch_size):
     Tokenised 1,024 sentences per tokenizer call, then grouped by length (short
     sentences are not padded to the long ones'); `indices` say where each row goes.
     """
-    pad_id = preprocessor.tokenizer.pad_token_id
     packed = dataset.enumerate().batch(1024).map(
         lambda i, example: (i, _pack(preprocessor, example[0])),
         num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     trimmed = packed.map(lambda i, x: (i, _trim(x)), num_parallel_calls=tf.data.AUTOTUNE)
     boundaries = [b for b in (8, 16, 32, 64, 128, 256) if b < preprocessor.sequence_length]
-    padding = {"token_ids": tf.constant(pad_id, tf.int32), "padding_mask": False,
-               "segment_ids": tf.constant(0, tf.int32)}
     return trimmed.bucket_by_sequence_length(
         element_length_func=lambda i, x: tf.shape(x["token_ids"])[0],
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padding_values=(tf.constant(0, tf.int64),
-                        {k: v for k, v in padding.items() if k in packed.element_spec[1]}),
+                        padding_values(preprocessor, packed.element_spec[1])),
     ).prefetch(2)
 
 
