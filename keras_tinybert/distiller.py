@@ -283,6 +283,42 @@ class Distiller(keras.Model):
                 )
                 self.embedding_projection.build((None, None, d_s))
 
+    def _projections(self):
+        """The distinct projection layers by name (one when shared)."""
+        layers = (self.embedding_projection, self.hidden_projection)
+        return {layer.name: layer for layer in layers if layer is not None}
+
+    def projection_weights(self):
+        """W_e and W_h as ``{name: [kernel, bias]}`` NumPy arrays.
+
+        Saved with a run so that the next stage starts from them rather than from
+        a random W: the paper's code keeps its projection (``fit_dense``) inside
+        the general TinyBERT checkpoint that task distillation starts from.
+        """
+        return {name: [keras.ops.convert_to_numpy(w) for w in layer.weights]
+                for name, layer in self._projections().items()}
+
+    def set_projection_weights(self, weights):
+        """Load `projection_weights()` of an earlier distiller; returns the names
+        loaded. A projection this distiller does not train is ignored; one whose
+        shape differs (another teacher or student width) raises ValueError."""
+        loaded = []
+        for name, layer in self._projections().items():
+            if name not in weights:
+                continue
+            new = [keras.ops.convert_to_numpy(w).shape for w in layer.weights]
+            old = [tuple(w.shape) for w in weights[name]]
+            if new != old:
+                raise ValueError(
+                    f"{name}: saved weights have shapes {old}, this distiller needs "
+                    f"{new} (student width {self.student_taps.hidden_dim} → teacher "
+                    f"width {self.teacher_taps.hidden_dim}). Start a new projection "
+                    f"instead (do not load the earlier run's projections)."
+                )
+            layer.set_weights(weights[name])
+            loaded.append(name)
+        return loaded
+
     def trains(self, loss_name):
         """Whether `loss_name` has a non-zero weight in this distiller."""
         return self.weights_by_loss[loss_name] != 0.0

@@ -17,6 +17,7 @@ import keras
 from keras_tinybert.data.labels import label_names_of, set_label_names
 
 MODEL_FILE = "student.keras"
+PROJECTIONS_FILE = "projections.npz"
 
 
 def new_run_dir(base, name):
@@ -105,10 +106,14 @@ def _classifier_classes():
             and getattr(getattr(keras_hub.models, n), "backbone_cls", None)]
 
 
-def save_run(run_dir, student, history, config, summary, teacher=None):
-    """Write the student, its metadata and the run's records into `run_dir`."""
+def save_run(run_dir, student, history, config, summary, teacher=None,
+             projections=None):
+    """Write the student, its metadata and the run's records into `run_dir`;
+    `projections` (`Distiller.projection_weights()`) go to `projections.npz`."""
     run_dir = pathlib.Path(run_dir)
     student.save(run_dir / MODEL_FILE)
+    if projections:
+        save_projections(run_dir / PROJECTIONS_FILE, projections)
     metadata = {
         "label_names": label_names_of(student) or label_names_of(teacher),
         "teacher": config.get("teacher"),
@@ -119,6 +124,30 @@ def save_run(run_dir, student, history, config, summary, teacher=None):
     _write(run_dir / "config.json", config)
     _write(run_dir / "history.json", _plain(history))
     _write(run_dir / "summary.json", _plain(summary))
+
+
+def save_projections(path, projections):
+    """`{name: [kernel, bias]}` → one `.npz` with keys `name/0`, `name/1`."""
+    import numpy as np
+
+    np.savez(path, **{f"{name}/{i}": w for name, weights in projections.items()
+                      for i, w in enumerate(weights)})
+
+
+def load_projections(run_dir):
+    """The projections a run saved (`{name: [kernel, bias]}`), or None."""
+    import numpy as np
+
+    path = pathlib.Path(run_dir) / PROJECTIONS_FILE
+    if not path.exists():
+        return None
+    with np.load(path) as arrays:
+        keys = sorted(arrays.files, key=lambda k: (k.rsplit("/", 1)[0],
+                                                   int(k.rsplit("/", 1)[1])))
+        projections = {}
+        for key in keys:
+            projections.setdefault(key.rsplit("/", 1)[0], []).append(arrays[key])
+    return projections
 
 
 def _write(path, payload):

@@ -102,6 +102,36 @@ def test_shared_projection_is_one_matrix(teacher):
     assert d.embedding_projection is not d.hidden_projection
 
 
+def test_projections_carry_over_to_a_new_distiller(teacher):
+    """A stage continued from a saved run starts from its W_e/W_h, not a new W."""
+    student = student_for(teacher)
+    first = Distiller(teacher, student, stage="intermediate")
+    first.compile(optimizer=keras.optimizers.Adam(3e-3))
+    first.fit(make_dataset(teacher.preprocessor, repeat=2), verbose=0)
+    saved = first.projection_weights()
+    assert set(saved) == {"embedding_projection", "hidden_projection"}
+    second = Distiller(teacher, student, stage="intermediate")
+    second.compile(optimizer=keras.optimizers.Adam(3e-3))
+    batch = make_dataset(teacher.preprocessor)
+    fresh = second.evaluate(batch, return_dict=True, verbose=0)
+    assert set(second.set_projection_weights(saved)) == set(saved)
+    carried = second.evaluate(batch, return_dict=True, verbose=0)
+    trained = first.evaluate(batch, return_dict=True, verbose=0)
+    np.testing.assert_allclose(carried["hidden_loss"], trained["hidden_loss"], rtol=1e-6)
+    np.testing.assert_allclose(carried["embedding_loss"], trained["embedding_loss"],
+                               rtol=1e-6)
+    assert carried["hidden_loss"] < fresh["hidden_loss"]
+    # The prediction stage has no projection: nothing to load, nothing loaded.
+    assert Distiller(teacher, student, stage="prediction").set_projection_weights(saved) == []
+
+
+def test_projections_of_another_width_are_refused(teacher):
+    saved = Distiller(teacher, student_for(teacher)).projection_weights()
+    other = Distiller(teacher, student_for(teacher, hidden_dim=16, num_heads=4))
+    with pytest.raises(ValueError, match="student width 16 → teacher width 48"):
+        other.set_projection_weights(saved)
+
+
 @pytest.mark.parametrize(
     "stage, keys",
     [

@@ -86,7 +86,8 @@ def test_distill_general_on_wikitext_with_backup(teacher_dir, shared_data, tmp_p
 
 
 @pytest.mark.integration
-def test_recipe_runs_stages_in_order(teacher_dir, shared_data, tmp_path, monkeypatch):
+def test_recipe_runs_stages_in_order(teacher_dir, shared_data, tmp_path, monkeypatch,
+                                     capsys):
     monkeypatch.setenv("KT_DATA_DIR", str(shared_data))
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"""
@@ -118,6 +119,13 @@ stages:
     for previous, run in zip(runs, runs[1:]):
         config = json.loads((pathlib.Path(run) / "config.json").read_text())
         assert config["student"] == previous
+    # ... and from its projections W_e/W_h (saved by the stages that train them).
+    general, intermediate, prediction = map(pipeline.load_projections, runs)
+    assert set(general) == set(intermediate) == {"embedding_projection",
+                                                 "hidden_projection"}
+    assert prediction is None
+    out = capsys.readouterr().out
+    assert f"embedding_projection, hidden_projection loaded from {runs[0]}" in out
 
 
 def test_recipe_with_unknown_option(tmp_path):

@@ -22,6 +22,9 @@ def add_arguments(parser):
     parser.add_argument("--teacher",
                         help="a run/.keras model, a Hugging Face folder or a preset")
     parser.add_argument("--student", help="start from this saved student (a run dir)")
+    parser.add_argument("--new-projections", action="store_true",
+                        help="with --student: start W_e/W_h afresh instead of from "
+                        "the student's run")
     parser.add_argument("--student-shape", default="4L-312H-1200I",
                         help="NL-HH-II[-AA] for a new student (default TinyBERT4)")
     parser.add_argument("--stage", choices=STAGES, default="intermediate")
@@ -112,6 +115,21 @@ def _datasets(args, teacher):
     return train, dev.cache()
 
 
+def _load_projections(args, distiller):
+    """Start W_e/W_h from the `--student` run's, as the paper's code does."""
+    from keras_tinybert import pipeline
+
+    saved = pipeline.load_projections(args.student) if args.student else None
+    if not saved or getattr(args, "new_projections", False):
+        return
+    try:
+        loaded = distiller.set_projection_weights(saved)
+    except ValueError as error:
+        raise SystemExit(f"{args.student}: {error} Pass --new-projections.") from None
+    if loaded:
+        print(f"distill: {', '.join(loaded)} loaded from {args.student}", flush=True)
+
+
 def run(args):
     if args.config:
         run_recipe(args)
@@ -196,6 +214,7 @@ def run_stage(args):
                                  temperature=args.temperature,
                                  teacher_precision=args.teacher_precision)
         distiller.compile(optimizer=keras.optimizers.AdamW(args.lr))
+        _load_projections(args, distiller)
     train, dev = _datasets(args, teacher)
     run_dir = pipeline.new_run_dir(args.output, f"distill-{args.stage}")
     config = {k: v for k, v in vars(args).items() if not k.startswith("_")}
@@ -219,6 +238,7 @@ def run_stage(args):
     }
     if dev is not None:
         summary["dev_student"] = kt.data.evaluate(student, dev, task=args.task)
-    pipeline.save_run(run_dir, student, history, config, summary, teacher)
+    pipeline.save_run(run_dir, student, history, config, summary, teacher,
+                      projections=distiller.projection_weights())
     print(json.dumps(summary, indent=2, default=str))
     return run_dir
