@@ -1,12 +1,13 @@
-"""Where a general-distillation step's time goes (case a of distill_speed.py).
+"""Where a general-distillation step's time goes (cases of distill_speed.py).
 
-    python benchmarks/step_breakdown.py [--batch-size 32] [--repeats 3]
+    python benchmarks/step_breakdown.py [--case a] [--batch-size 32] [--repeats 3]
 
 Times, each in its own tf.function and reduced to a scalar so that no output is
 copied out: the teacher's forward through `Taps` (embedding, every block's output and
 pre-softmax scores), the same teacher's plain keras-hub forward (what the taps cost on
-top), the student's forward and forward+backward, and a whole `fit` step (losses,
-optimizer). BERT-base teacher (12L-768H), TinyBERT4 student (4L-312H), seq 128.
+top), the student's forward with and without dropout and its forward+backward, and a
+whole `fit` step (losses, optimizer). Case a: BERT-base teacher (12L-768H), TinyBERT4
+student (4L-312H), seq 128; case b: 6L-384H teacher, 2L-128H student, seq 64.
 """
 
 import argparse
@@ -40,11 +41,12 @@ def total(tensors):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--case", choices=sorted(CASES), default="a")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--teacher-precision", default="float32")
     args = parser.parse_args()
-    case = {**CASES["a"], "batch_size": args.batch_size}
+    case = {**CASES[args.case], "batch_size": args.batch_size}
     distiller, data = build_ours(case, teacher_precision=args.teacher_precision)
     x = next(iter(data))
     teacher, student_taps = distiller.teacher, distiller.student_taps
@@ -61,6 +63,8 @@ def main():
             lambda x: total(teacher(x, training=False)["sequence_output"])),
         "student forward (training)": tf.function(
             lambda x: total(student_taps(x, training=True)["hidden"][-1])),
+        "student forward (inference)": tf.function(
+            lambda x: total(student_taps(x, training=False)["hidden"][-1])),
         "student forward + backward": tf.function(student_backward),
     }
     for name, fn in parts.items():

@@ -170,3 +170,19 @@ def test_distill_reads_a_train_file(teacher_dir, shared_data, tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["train_file"].endswith("dev.tsv")
     assert json.loads((run / "history.json").read_text())["hidden_loss"][0] > 0
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    import argparse
+
+    import tensorflow as tf
+
+    from keras_tinybert.commands.distill import _learning_rate
+
+    # 10 batches of unknown cardinality (as bucketed data is) x 2 epochs = 20 steps.
+    train = tf.data.Dataset.range(10).filter(lambda x: True)
+    args = argparse.Namespace(lr=1e-3, epochs=2, schedule="cosine", warmup=0.1)
+    schedule = _learning_rate(args, train)
+    lrs = [float(schedule(step)) for step in (0, 1, 2, 11, 20)]
+    np.testing.assert_allclose(lrs, [0.0, 5e-4, 1e-3, 5e-4, 0.0], atol=1e-9)
+    assert _learning_rate(argparse.Namespace(lr=1e-3, schedule="constant"), train) == 1e-3

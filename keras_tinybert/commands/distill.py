@@ -38,6 +38,11 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"),
+                        help="cosine: linear warm-up over --warmup of the steps to "
+                        "--lr, then cosine decay to 0 (Keras' CosineDecay)")
+    parser.add_argument("--warmup", type=float, default=0.1,
+                        help="fraction of the steps to warm up over (--schedule cosine)")
     parser.add_argument("--layer-map", default="uniform")
     parser.add_argument("--no-cache-teacher", dest="cache_teacher", action="store_false",
                         help="prediction stage: run the teacher every epoch instead of "
@@ -113,6 +118,22 @@ def _datasets(args, teacher):
     dev = data.to_model_inputs(raw_dev, teacher, args.batch_size,
                                sequence_length=args.seq_len, bucket_boundaries=buckets)
     return train, dev.cache()
+
+
+def _learning_rate(args, train):
+    """`--lr`, or with `--schedule cosine` a warm-up + cosine decay over the run."""
+    import keras
+
+    if getattr(args, "schedule", "constant") == "constant":
+        return args.lr
+    steps = int(train.cardinality())
+    if steps < 0:  # unknown (bucketed batches): count them once
+        steps = int(train.reduce(0, lambda count, _: count + 1))
+    total = max(1, steps * args.epochs)
+    warmup = int(args.warmup * total)
+    print(f"distill: cosine schedule over {total} steps ({warmup} warm-up)", flush=True)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=total - warmup, warmup_target=args.lr, warmup_steps=warmup)
 
 
 def _load_projections(args, distiller):
@@ -213,9 +234,10 @@ def run_stage(args):
                                  layer_map=_layer_map(args.layer_map),
                                  temperature=args.temperature,
                                  teacher_precision=args.teacher_precision)
-        distiller.compile(optimizer=keras.optimizers.AdamW(args.lr))
         _load_projections(args, distiller)
     train, dev = _datasets(args, teacher)
+    with strategy.scope():
+        distiller.compile(optimizer=keras.optimizers.AdamW(_learning_rate(args, train)))
     run_dir = pipeline.new_run_dir(args.output, f"distill-{args.stage}")
     config = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
