@@ -127,7 +127,9 @@ def _learning_rate(args, train):
     if getattr(args, "schedule", "constant") == "constant":
         return args.lr
     steps = int(train.cardinality())
-    if steps < 0:  # unknown (bucketed batches): count them once
+    if steps < 0:  # unknown (bucketed batches, text files): count them once
+        print("distill: counting one epoch's batches for the schedule "
+              "(a pass over the input, without the models)", flush=True)
         steps = int(train.reduce(0, lambda count, _: count + 1))
     total = max(1, steps * args.epochs)
     warmup = int(args.warmup * total)
