@@ -201,7 +201,8 @@ def compare_steps(name, case, variants, peer, steps, block, warmup, threads, pea
         rows[label] = {"seconds_per_step": median,
                        "examples_per_second": case["batch_size"] / median,
                        "gflops_per_second": flops / median / 1e9,
-                       "steps_timed": len(values)}
+                       "steps_timed": len(values),
+                       "step_seconds": [round(v, 4) for v in values]}
     return rows
 
 
