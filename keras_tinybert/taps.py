@@ -148,7 +148,7 @@ def block_with_scores(block, x, padding_mask, training=False):
     plain 2-D matrix products on [B·T, d] rows and the attention as batched
     products on [B, H, T, d_head]: Keras' einsums for the same products transpose
     their operands, and a `Dense` on a 3-D input is a batched product. This is
-    ~5% faster for a BERT-base block on a CPU (docs/PERFORMANCE.md); the outputs
+    ~4% faster for a BERT-base teacher on a CPU (docs/PERFORMANCE.md); the outputs
     equal keras-hub's to float rounding (tests/test_taps.py).
     """
     mha = block._self_attention_layer
