@@ -306,7 +306,7 @@ class Distiller(keras.Model):
         for name, layer in self._projections().items():
             if name not in weights:
                 continue
-            new = [keras.ops.convert_to_numpy(w).shape for w in layer.weights]
+            new = [tuple(w.shape) for w in layer.weights]
             old = [tuple(w.shape) for w in weights[name]]
             if new != old:
                 raise ValueError(

@@ -124,7 +124,7 @@ def _learning_rate(args, train):
     """`--lr`, or with `--schedule cosine` a warm-up + cosine decay over the run."""
     import keras
 
-    if getattr(args, "schedule", "constant") == "constant":
+    if args.schedule == "constant":
         return args.lr
     steps = int(train.cardinality())
     if steps < 0:  # unknown (bucketed batches, text files): count them once
@@ -143,7 +143,7 @@ def _load_projections(args, distiller):
     from keras_tinybert import pipeline
 
     saved = pipeline.load_projections(args.student) if args.student else None
-    if not saved or getattr(args, "new_projections", False):
+    if not saved or args.new_projections:
         return
     try:
         loaded = distiller.set_projection_weights(saved)
