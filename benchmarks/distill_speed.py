@@ -119,7 +119,7 @@ def build_ours(case, teacher_precision="float32", jit_compile=False, seed=0):
     distiller = kt.Distiller(teacher, student, stage="general",
                              attention_heads="same" if same_heads else "mean",
                              teacher_precision=teacher_precision)
-    distiller.compile(optimizer=keras.optimizers.AdamW(1e-4), jit_compile=jit_compile)
+    distiller.compile(optimizer=kt.optimizers.AdamW(1e-4), jit_compile=jit_compile)
     rng = np.random.default_rng(seed)
     shape = (case["batch_size"], case["seq_len"])
     x = {"token_ids": rng.integers(1000, VOCABULARY_SIZE, shape).astype("int32"),
@@ -219,7 +219,7 @@ def sst2_epoch(data_dir, peer, threads, examples=2000):
         **case["teacher"])
     student = kt.models.student_like(teacher, **case["student"])
     distiller = kt.Distiller(teacher, student, stage="intermediate", attention_heads="mean")
-    distiller.compile(optimizer=keras.optimizers.AdamW(1e-4))
+    distiller.compile(optimizer=kt.optimizers.AdamW(1e-4))
     raw = kt.data.load_glue("sst2", "train", data_dir).take(examples)
     train = kt.data.to_model_inputs(raw, preprocessor, case["batch_size"], sequence_length=64,
                                     bucket_boundaries=[16, 32], shuffle_buffer=examples, seed=0)
@@ -262,7 +262,7 @@ def prediction_cache_gain(data_dir, examples=2000, epochs=3):
     for cached in (False, True):
         student = kt.models.student_like(teacher, **case["student"])
         distiller = kt.Distiller(teacher, student, stage="prediction")
-        distiller.compile(optimizer=keras.optimizers.AdamW(1e-4))
+        distiller.compile(optimizer=kt.optimizers.AdamW(1e-4))
         start = time.perf_counter()
         source = kt.data.with_teacher_logits(raw, teacher, sequence_length=64) if cached else raw
         caching = time.perf_counter() - start

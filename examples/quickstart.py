@@ -81,7 +81,7 @@ def main():
     for stage, epochs, lr in (("intermediate", 3, 1e-3), ("prediction", 2, 5e-4)):
         print(f"== {stage}-layer distillation")
         distiller = kt.Distiller(teacher, student, stage=stage)
-        distiller.compile(optimizer=keras.optimizers.AdamW(lr))
+        distiller.compile(optimizer=kt.optimizers.AdamW(lr))
         histories[stage] = distiller.fit(
             train_ds.shuffle(200, seed=0), validation_data=dev_ds,
             epochs=epochs, verbose=2,

@@ -13,6 +13,7 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from keras_tinybert import layer_map  # noqa: E402
 from keras_tinybert import losses  # noqa: E402
 from keras_tinybert import models  # noqa: E402
+from keras_tinybert import optimizers  # noqa: E402
 from keras_tinybert import taps  # noqa: E402
 from keras_tinybert.distiller import Distiller  # noqa: E402
 from keras_tinybert.layer_map import LayerMap  # noqa: E402

@@ -5,7 +5,7 @@
     with strategy.scope():
         teacher, student = ..., ...
         distiller = kt.Distiller(teacher, student)
-        distiller.compile(optimizer=keras.optimizers.AdamW(1e-4))
+        distiller.compile(optimizer=kt.optimizers.AdamW(1e-4))
     distiller.fit(dataset_of_global_batches, ...)
 
 Keras distributes a `tf.data` input itself: each dataset batch is the *global* batch,

@@ -24,9 +24,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 from keras_hub.layers import TransformerEncoder
-from keras_hub.src.layers.modeling.transformer_layer_utils import (
-    merge_padding_and_attention_mask,
-)
 
 
 def backbone_of(model):
@@ -143,13 +140,18 @@ def block_with_scores(block, x, padding_mask, training=False):
     `MultiHeadAttention` (explicit-scores path), with the scores QKᵀ/√d_head kept
     before the masked softmax. Scores are [B, H, T, T] (query on axis 2, key on 3).
 
-    The block's own weights and sub-layers (layer norms, dropouts, the masked
-    softmax, the feed-forward `Dense`s) are used, but the projections are run as
-    plain 2-D matrix products on [B·T, d] rows and the attention as batched
-    products on [B, H, T, d_head]: Keras' einsums for the same products transpose
-    their operands, and a `Dense` on a 3-D input is a batched product. This is
-    ~4% faster for a BERT-base teacher on a CPU (docs/PERFORMANCE.md); the outputs
-    equal keras-hub's to float rounding (tests/test_taps.py).
+    The block's own weights and sub-layers are used, in forms TensorFlow runs
+    faster on a CPU (docs/PERFORMANCE.md); the outputs equal keras-hub's to float
+    rounding (tests/test_taps.py):
+
+    - projections as 2-D products on [B·T, d] rows plus `bias_add`, attention as
+      batched products on [B, H, T, d_head] (Keras' einsums transpose their
+      operands; with `bias_add` + activation Grappler fuses the feed-forward
+      product, bias and GELU into one oneDNN kernel);
+    - the masked softmax as softmax(scores + b) with b = 0 on tokens and −10⁹ on
+      padding, [B, 1, 1, T], instead of Keras' two `where`s over [B, H, T, T];
+    - in inference (`training=False`, the frozen teacher) layer norms through
+      `layer_norm_inference`, which oneDNN runs as one fused kernel.
     """
     mha = block._self_attention_layer
     shape = ops.shape(x)
@@ -157,14 +159,13 @@ def block_with_scores(block, x, padding_mask, training=False):
     rows = ops.reshape(x, (-1, width))
     residual = rows
     if block.normalize_first:
-        rows = block._self_attention_layer_norm(rows)
+        rows = _norm(block._self_attention_layer_norm, rows, training)
     query = _heads(mha._query_dense, rows, batch, length)
     query = ops.multiply(query, ops.cast(mha._inverse_sqrt_key_dim, query.dtype))
     key = _heads(mha._key_dense, rows, batch, length)
     value = _heads(mha._value_dense, rows, batch, length)
     scores = tf.matmul(query, key, transpose_b=True)  # [B, H, T, T]
-    mask = merge_padding_and_attention_mask(x, padding_mask, None)
-    probs = mha._masked_softmax(scores, mask)
+    probs = tf.nn.softmax(scores + padding_bias(padding_mask, scores.dtype))
     if mha._dropout > 0.0:
         probs = mha._dropout_layer(probs, training=training)
     context = ops.transpose(tf.matmul(probs, value), (0, 2, 1, 3))  # [B, T, H, dh]
@@ -174,27 +175,89 @@ def block_with_scores(block, x, padding_mask, training=False):
     rows = block._self_attention_dropout(rows, training=training)
     rows = rows + residual
     if not block.normalize_first:
-        rows = block._self_attention_layer_norm(rows)
+        rows = _norm(block._self_attention_layer_norm, rows, training)
     residual = rows
     if block.normalize_first:
-        rows = block._feedforward_layer_norm(rows)
-    rows = block._feedforward_intermediate_dense(rows)
-    rows = block._feedforward_output_dense(rows)
+        rows = _norm(block._feedforward_layer_norm, rows, training)
+    rows = _dense_rows(block._feedforward_intermediate_dense, rows)
+    rows = _dense_rows(block._feedforward_output_dense, rows)
     rows = block._feedforward_dropout(rows, training=training)
     rows = rows + residual
     if not block.normalize_first:
-        rows = block._feedforward_layer_norm(rows)
+        rows = _norm(block._feedforward_layer_norm, rows, training)
     return ops.reshape(rows, (batch, length, width)), scores
 
 
-def _dense_rows(einsum_dense, rows):
-    """One of Keras' attention `EinsumDense`s on [N, d_in] rows, as a single
-    [N, d_in] x [d_in, d_out] product (its kernel flattened) plus its bias."""
-    kernel = ops.cast(einsum_dense.kernel, rows.dtype)
+def padding_bias(padding_mask, dtype):
+    """[B, 1, 1, T]: 0 where a key is a token, −10⁹ where it is padding.
+
+    softmax(scores + bias) equals Keras' masked softmax (which replaces masked
+    scores by −10⁹ and zeroes their probabilities afterwards): exp(−10⁹) is 0.
+    """
+    mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+    return ops.cast(ops.where(mask, 0.0, -1e9), dtype)
+
+
+def _norm(layer, rows, training):
+    """The block's `LayerNormalization` on [N, d] rows (fused in inference)."""
+    if training or not _plain_layer_norm(layer):
+        return layer(rows)
+    return layer_norm_inference(layer, rows)
+
+
+def _plain_layer_norm(layer):
+    return (
+        layer.axis in (-1, [-1], (-1,), 1, [1], (1,))
+        and layer.center
+        and layer.scale
+        and not getattr(layer, "rms_scaling", False)
+    )
+
+
+def layer_norm_inference(layer, rows):
+    """y = γ·(x − μ)/√(σ² + ε) + β over the last axis of [N, d] rows, as one
+    `FusedBatchNormV3` on [1, N, d, 1] (N "channels" of d values each).
+
+    This is the graph that TensorFlow's oneDNN build rewrites into its fused
+    `_MklLayerNorm` kernel (Grappler's remapper: reshape → FusedBatchNormV3 with
+    unit scale and zero offset → reshape → ·γ → +β): 0.7 ms instead of 5–6 ms for
+    Keras' `LayerNormalization` on 4096 × 768 rows. The fill sizes go through
+    `PlaceholderWithDefault` so that constant folding keeps the `Fill`s the
+    pattern needs. The raw op keeps the layer's ε (BERT's 10⁻¹²);
+    `tf.nn.fused_batch_norm` would raise it to 10⁻⁵. No gradient is meant to flow
+    here: the student's layer norms use the Keras layer.
+    """
+    dtype = rows.dtype
+    x = ops.cast(rows, "float32")
+    count = tf.raw_ops.PlaceholderWithDefault(input=tf.shape(x)[:1], shape=[1])
+    empty = tf.constant([], "float32")
+    normed = tf.raw_ops.FusedBatchNormV3(
+        x=tf.reshape(x, (1, -1, x.shape[-1], 1)),
+        scale=tf.fill(count, 1.0),
+        offset=tf.fill(count, 0.0),
+        mean=empty,
+        variance=empty,
+        epsilon=float(layer.epsilon),
+        data_format="NCHW",
+        is_training=True,
+    )[0]
+    normed = tf.reshape(normed, tf.shape(x))
+    out = normed * ops.cast(layer.gamma, "float32") + ops.cast(layer.beta, "float32")
+    return ops.cast(out, dtype)
+
+
+def _dense_rows(dense, rows):
+    """A `Dense` or one of Keras' attention `EinsumDense`s on [N, d_in] rows, as
+    a single [N, d_in] x [d_in, d_out] product (its kernel flattened), `bias_add`
+    and its activation, if any."""
+    if getattr(dense, "quantization_mode", None):  # its own quantized kernel
+        return ops.reshape(dense(rows[None]), (ops.shape(rows)[0], -1))
+    kernel = ops.cast(dense.kernel, rows.dtype)
     out = tf.matmul(rows, ops.reshape(kernel, (rows.shape[-1], -1)))
-    if einsum_dense.bias is not None:
-        out = out + ops.reshape(ops.cast(einsum_dense.bias, rows.dtype), (-1,))
-    return out
+    if dense.bias is not None:
+        out = tf.nn.bias_add(out, ops.reshape(ops.cast(dense.bias, rows.dtype), (-1,)))
+    activation = getattr(dense, "activation", None)
+    return out if activation is None else activation(out)
 
 
 def _heads(einsum_dense, rows, batch, length):

@@ -119,3 +119,36 @@ def test_non_encoder_is_rejected():
     dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="transformer_layers"):
         Taps(dense)
+
+
+def test_compiled_taps_equal_the_backbones(model, inputs):
+    """In a tf.function (where Grappler fuses the layer norms and GELU products),
+    the teacher's inference taps still equal keras-hub's outputs."""
+    import tensorflow as tf
+
+    backbone = model.backbone
+    outputs = [block.output for block in backbone.transformer_layers]
+    reference = keras.Model(backbone.input, outputs)(inputs)
+    taps = Taps(model)
+    got = tf.function(lambda x: taps(x)["hidden"])(inputs)
+    for r, g in zip(reference, got):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(r), atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-4])
+def test_layer_norm_inference_equals_keras_and_keeps_epsilon(scale):
+    """BERT's ε = 1e-12 is kept (tf.nn.fused_batch_norm would raise it to 1e-5,
+    which at a variance of 1e-8 would change the output by ~50%)."""
+    import tensorflow as tf
+
+    from keras_tinybert.taps import layer_norm_inference
+
+    layer = keras.layers.LayerNormalization(epsilon=1e-12)
+    layer.build((None, 24))
+    rng = np.random.default_rng(0)
+    layer.gamma.assign(rng.normal(size=24).astype("float32"))
+    layer.beta.assign(rng.normal(size=24).astype("float32"))
+    rows = (rng.normal(size=(50, 24)) * scale + 3 * scale).astype("float32")
+    expected = layer(rows)
+    got = tf.function(lambda r: layer_norm_inference(layer, r))(rows)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=2e-5)

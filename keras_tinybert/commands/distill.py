@@ -239,7 +239,7 @@ def run_stage(args):
         _load_projections(args, distiller)
     train, dev = _datasets(args, teacher)
     with strategy.scope():
-        distiller.compile(optimizer=keras.optimizers.AdamW(_learning_rate(args, train)))
+        distiller.compile(optimizer=kt.optimizers.AdamW(_learning_rate(args, train)))
     run_dir = pipeline.new_run_dir(args.output, f"distill-{args.stage}")
     config = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")

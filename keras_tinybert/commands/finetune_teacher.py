@@ -70,7 +70,7 @@ def run(args):
         0.0, steps, warmup_target=args.lr, warmup_steps=max(1, steps // 10))
     # The data is tokenised already: train the network without its preprocessor.
     network = keras.Model(model.inputs, model.outputs)
-    network.compile(optimizer=keras.optimizers.AdamW(schedule), loss=loss,
+    network.compile(optimizer=kt.optimizers.AdamW(schedule), loss=loss,
                     metrics=[] if spec.is_regression else ["accuracy"])
     run_dir = pipeline.new_run_dir(args.output, f"{kind}-{spec.name}")
     print(f"finetune-teacher: writing to {run_dir}", flush=True)
