@@ -424,7 +424,10 @@ class Distiller(keras.Model):
         needs_attention = self.trains("attention")
         if TEACHER_LOGITS in x and not self._needs_teacher_internals():
             return {"logits": x[TEACHER_LOGITS]}, needs_attention
-        teacher_out = self.teacher_taps(x, training=False, attention=needs_attention)
+        teacher_out = self.teacher_taps(
+            x, training=False, attention=needs_attention,
+            fused_norms=False if self.jit_compile else None,  # XLA: Keras' norms
+        )
         teacher_out = tf.nest.map_structure(
             lambda t: tf.stop_gradient(tf.cast(t, "float32")), teacher_out
         )

@@ -20,6 +20,8 @@ Logits are read for task models with a pooled-[CLS] head (`BertTextClassifier`:
 `pooled_dense` → dropout → `output_dense`); other heads can pass `head=`.
 """
 
+import os
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -118,13 +120,17 @@ class Taps:
     def hidden_dim(self):
         return self.blocks[0]._self_attention_layer._query_dense.kernel.shape[0]
 
-    def __call__(self, inputs, training=False, attention=True):
+    def __call__(self, inputs, training=False, attention=True, fused_norms=None):
+        """The taps of one batch; `fused_norms` (default: where it pays, see
+        `fused_norms_pay`) runs inference-mode layer norms as one fused kernel."""
+        if fused_norms is None:
+            fused_norms = fused_norms_pay()
         embedding_inputs = {k: inputs[k] for k in self.embedding_model.input}
         x = self.embedding_model(embedding_inputs, training=training)
         padding_mask = inputs["padding_mask"]
         outputs = {"embedding": x, "hidden": [], "attention": []}
         for block in self.blocks:
-            x, scores = block_with_scores(block, x, padding_mask, training)
+            x, scores = block_with_scores(block, x, padding_mask, training, fused_norms)
             outputs["hidden"].append(x)
             if attention:
                 outputs["attention"].append(scores)
@@ -133,7 +139,7 @@ class Taps:
         return outputs
 
 
-def block_with_scores(block, x, padding_mask, training=False):
+def block_with_scores(block, x, padding_mask, training=False, fused_norms=False):
     """One `TransformerEncoder` block, returning (output, pre-softmax scores).
 
     The same computation as `TransformerEncoder.call` and Keras'
@@ -150,16 +156,18 @@ def block_with_scores(block, x, padding_mask, training=False):
       product, bias and GELU into one oneDNN kernel);
     - the masked softmax as softmax(scores + b) with b = 0 on tokens and −10⁹ on
       padding, [B, 1, 1, T], instead of Keras' two `where`s over [B, H, T, T];
-    - in inference (`training=False`, the frozen teacher) layer norms through
-      `layer_norm_inference`, which oneDNN runs as one fused kernel.
+    - with `fused_norms` in inference (`training=False`, the frozen teacher),
+      layer norms through `layer_norm_inference`, which oneDNN runs as one
+      fused kernel.
     """
+    fused = fused_norms and not training
     mha = block._self_attention_layer
     shape = ops.shape(x)
     batch, length, width = shape[0], shape[1], x.shape[-1]
     rows = ops.reshape(x, (-1, width))
     residual = rows
     if block.normalize_first:
-        rows = _norm(block._self_attention_layer_norm, rows, training)
+        rows = _norm(block._self_attention_layer_norm, rows, fused)
     query = _heads(mha._query_dense, rows, batch, length)
     query = ops.multiply(query, ops.cast(mha._inverse_sqrt_key_dim, query.dtype))
     key = _heads(mha._key_dense, rows, batch, length)
@@ -175,16 +183,16 @@ def block_with_scores(block, x, padding_mask, training=False):
     rows = block._self_attention_dropout(rows, training=training)
     rows = rows + residual
     if not block.normalize_first:
-        rows = _norm(block._self_attention_layer_norm, rows, training)
+        rows = _norm(block._self_attention_layer_norm, rows, fused)
     residual = rows
     if block.normalize_first:
-        rows = _norm(block._feedforward_layer_norm, rows, training)
+        rows = _norm(block._feedforward_layer_norm, rows, fused)
     rows = _dense_rows(block._feedforward_intermediate_dense, rows)
     rows = _dense_rows(block._feedforward_output_dense, rows)
     rows = block._feedforward_dropout(rows, training=training)
     rows = rows + residual
     if not block.normalize_first:
-        rows = _norm(block._feedforward_layer_norm, rows, training)
+        rows = _norm(block._feedforward_layer_norm, rows, fused)
     return ops.reshape(rows, (batch, length, width)), scores
 
 
@@ -198,11 +206,24 @@ def padding_bias(padding_mask, dtype):
     return ops.cast(ops.where(mask, 0.0, -1e9), dtype)
 
 
-def _norm(layer, rows, training):
-    """The block's `LayerNormalization` on [N, d] rows (fused in inference)."""
-    if training or not _plain_layer_norm(layer):
-        return layer(rows)
-    return layer_norm_inference(layer, rows)
+def _norm(layer, rows, fused):
+    """The block's `LayerNormalization` on [N, d] rows (optionally fused)."""
+    if fused and _plain_layer_norm(layer):
+        return layer_norm_inference(layer, rows)
+    return layer(rows)
+
+
+def fused_norms_pay():
+    """Whether `layer_norm_inference` becomes one fused kernel here: TensorFlow's
+    oneDNN build on a CPU-only machine. Under XLA (`jit_compile=True`, TPUs) the
+    same graph is a slow batch norm over B·T channels, and GPUs have their own
+    kernels, so there the Keras layer is used (the Distiller passes
+    `fused_norms=False` when it is compiled with XLA)."""
+    return (
+        os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+        and not tf.config.list_logical_devices("GPU")
+        and not tf.config.list_logical_devices("TPU")
+    )
 
 
 def _plain_layer_norm(layer):

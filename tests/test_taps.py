@@ -152,3 +152,21 @@ def test_layer_norm_inference_equals_keras_and_keeps_epsilon(scale):
     expected = layer(rows)
     got = tf.function(lambda r: layer_norm_inference(layer, r))(rows)
     np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=2e-5)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_fused_norms_only_when_asked(model, inputs, fused):
+    """The fused layer-norm graph (FusedBatchNormV3 → oneDNN's _MklLayerNorm) is
+    built for inference with `fused_norms=True` and never in training or when
+    turned off (the Distiller turns it off under XLA, where it is slow)."""
+    import tensorflow as tf
+
+    taps = Taps(model)
+
+    def ops_of(training):
+        fn = tf.function(lambda x: taps(x, training=training, fused_norms=fused)["hidden"])
+        graph = fn.get_concrete_function(inputs).graph
+        return {op.type for op in graph.get_operations()}
+
+    assert ("FusedBatchNormV3" in ops_of(False)) == fused
+    assert "FusedBatchNormV3" not in ops_of(True)
