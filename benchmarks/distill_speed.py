@@ -78,8 +78,9 @@ class MatmulPeak:
     same load as the steps; `gflops` is the median over the probes.
     """
 
-    def __init__(self, n=3072, repeats=3):
-        self.n, self.repeats, self.samples = n, repeats, []
+    def __init__(self, n=3072, repeats=3, peer=None):
+        self.n, self.repeats, self.samples, self.peer_samples = n, repeats, [], []
+        self.peer = peer
         self._a = tf.random.normal((n, n))
         self._f = tf.function(lambda a: tf.matmul(a, a))
         self._f(self._a).numpy()
@@ -89,10 +90,20 @@ class MatmulPeak:
             start = time.perf_counter()
             self._f(self._a).numpy()
             self.samples.append(2 * self.n**3 / (time.perf_counter() - start) / 1e9)
+        if self.peer is not None:
+            reply = self.peer.ask(cmd="peak", n=self.n, repeats=self.repeats)
+            self.peer_samples.append(reply["gflops"])
 
     @property
     def gflops(self):
         return statistics.median(self.samples)
+
+    @property
+    def peer_gflops(self):
+        return statistics.median(self.peer_samples) if self.peer_samples else None
+
+    def reset(self):
+        self.samples, self.peer_samples = [], []
 
 
 # --------------------------------------------------------------------- ours --
@@ -300,6 +311,19 @@ def print_table(name, rows, peak):
               f"{ratio:5.2f}x")
 
 
+def cpu_model():
+    """The CPU's model name (/proc/cpuinfo), which the peer's speed depends on:
+    PyTorch's MKL matmuls run well below TensorFlow's oneDNN ones on some CPUs."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", nargs="*", default=["a", "b"], choices=sorted(CASES))
@@ -324,18 +348,23 @@ def main():
     variant_options = {"float32": {}, "bf16-teacher": {"teacher_precision": "bfloat16"},
                        "float32-xla": {"jit_compile": True}}
     variants = {f"keras_tinybert {v}": variant_options[v] for v in args.variants}
-    peak = MatmulPeak()
     peer = None if args.no_peer else Peer()
-    results = {"cases": {}}
+    peak = MatmulPeak(peer=peer)
+    results = {"cpu": cpu_model(), "cases": {}}
+    print(f"CPU: {results['cpu']}, {os.cpu_count()} cores", flush=True)
     try:
         for name in args.cases:
             rows = compare_steps(name, CASES[name], variants, peer, args.steps,
                                  args.block, args.warmup, args.threads, peak)
-            print(f"\nfloat32 matmul peak (TensorFlow, {peak.n}x{peak.n}, probed between the "
-                  f"blocks): {peak.gflops:.1f} GFLOP/s", flush=True)
+            print(f"\nfloat32 matmul peak ({peak.n}x{peak.n}, probed between the blocks): "
+                  f"TensorFlow {peak.gflops:.1f} GFLOP/s", flush=True)
+            if peak.peer_gflops is not None:
+                print(f"  (the peer's PyTorch on the same matmul: {peak.peer_gflops:.1f} GFLOP/s)")
             print_table(name, rows, peak.gflops)
-            results["cases"][name] = {"matmul_peak_gflops": peak.gflops, "rows": rows}
-            peak.samples = []
+            results["cases"][name] = {"matmul_peak_gflops": peak.gflops,
+                                      "peer_matmul_peak_gflops": peak.peer_gflops,
+                                      "rows": rows}
+            peak.reset()
         if args.epoch:
             rows = sst2_epoch(args.data_dir, peer, args.threads)
             results["sst2_epoch"] = rows

@@ -303,6 +303,22 @@ class Peer:
             "call_seconds": end - start,
         }
 
+    def peak(self, msg):
+        """PyTorch's float32 matmul GFLOP/s on n x n matrices (median of `repeats`)."""
+        import statistics
+
+        import torch
+
+        n, repeats = int(msg.get("n", 3072)), int(msg.get("repeats", 3))
+        a = torch.randn(n, n)
+        a @ a  # warm-up
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ a
+            samples.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+        return {"gflops": statistics.median(samples)}
+
     def epoch(self, msg):
         self._require_setup()
         from torch.utils.data import DataLoader
@@ -381,7 +397,8 @@ def error_reply(exc):
 
 def main():
     peer = Peer()
-    handlers = {"setup": peer.setup, "steps": peer.steps, "epoch": peer.epoch}
+    handlers = {"setup": peer.setup, "steps": peer.steps, "epoch": peer.epoch,
+                "peak": peer.peak}
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -396,7 +413,7 @@ def main():
                 reply({"ok": True})
                 return 0
             if cmd not in handlers:
-                raise ValueError(f"unknown cmd {cmd!r}; expected setup, steps, epoch or quit")
+                raise ValueError(f"unknown cmd {cmd!r}; expected setup, steps, epoch, peak or quit")
             reply(handlers[cmd](msg))
         except Exception as exc:  # keep serving after any failure
             traceback.print_exc(file=sys.stderr)
