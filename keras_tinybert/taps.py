@@ -173,7 +173,10 @@ def block_with_scores(block, x, padding_mask, training=False, fused_norms=False)
     key = _heads(mha._key_dense, rows, batch, length)
     value = _heads(mha._value_dense, rows, batch, length)
     scores = tf.matmul(query, key, transpose_b=True)  # [B, H, T, T]
-    probs = tf.nn.softmax(scores + padding_bias(padding_mask, scores.dtype))
+    if padding_mask is not None:
+        probs = tf.nn.softmax(scores + padding_bias(padding_mask, scores.dtype))
+    else:
+        probs = tf.nn.softmax(scores)
     if mha._dropout > 0.0:
         probs = mha._dropout_layer(probs, training=training)
     context = ops.transpose(tf.matmul(probs, value), (0, 2, 1, 3))  # [B, T, H, dh]

@@ -170,3 +170,14 @@ def test_fused_norms_only_when_asked(model, inputs, fused):
 
     assert ("FusedBatchNormV3" in ops_of(False)) == fused
     assert "FusedBatchNormV3" not in ops_of(True)
+
+
+def test_block_without_padding_mask(inputs):
+    """No mask: every key is attended, as in keras-hub's block."""
+    from keras_hub.layers import TransformerEncoder
+
+    block = TransformerEncoder(16, 2)
+    x = np.random.default_rng(1).normal(size=(2, 5, 8)).astype("float32")
+    expected = block(x)
+    got, _ = block_with_scores(block, x, None)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-5)
