@@ -64,3 +64,47 @@ def test_config_round_trip():
         keras.saving.serialize_keras_object(optimizer))
     assert isinstance(restored, AdamW)
     assert restored.get_config() == optimizer.get_config()
+
+
+MIRRORED_JOB = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np
+import keras_tinybert as kt
+
+def train(strategy):
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        tokens = keras.Input((5,), dtype="int32")
+        x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8)(tokens))
+        model = keras.Model(tokens, keras.layers.Dense(3)(x))
+        model.compile(optimizer=kt.optimizers.AdamW(1e-2),
+                      loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    data = tf.data.Dataset.from_tensor_slices(
+        (rng.integers(0, 50, (64, 5)), rng.integers(0, 3, 64))).batch(16)
+    before = [w.numpy() for w in model.weights]
+    model.fit(data, epochs=2, verbose=0)
+    after = [w.numpy() for w in model.weights]
+    print("MOVED", min(np.abs(a - b).max() for a, b in zip(after, before)))
+    return after
+
+one = train(tf.distribute.get_strategy())
+two = train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+print("DIFF", max(np.abs(a - b).max() for a, b in zip(one, two)))
+"""
+
+
+def test_two_mirrored_replicas_take_one_replicas_steps():
+    """Under MirroredStrategy (2 CPU replicas) the fused update gives the weights
+    of a single replica on the same global batches (8 steps)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", MIRRORED_JOB], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    diff = float(out.stdout.split("DIFF")[-1])
+    moved = float(out.stdout.split("MOVED")[-1].split()[0])
+    assert diff < 1e-6 and moved > 1e-3
