@@ -411,6 +411,11 @@ class Distiller(keras.Model):
             if self.trains(n)
         )
 
+    def _fused_norms(self):
+        """Inference-mode layer norms as one oneDNN kernel (`taps.fused_norms_pay`),
+        except under XLA, where that graph is slow: there, Keras' layer."""
+        return False if self.jit_compile else None
+
     def _needs_teacher_internals(self):
         return any(self.trains(n) for n in ("embedding", "attention", "hidden"))
 
@@ -425,8 +430,7 @@ class Distiller(keras.Model):
         if TEACHER_LOGITS in x and not self._needs_teacher_internals():
             return {"logits": x[TEACHER_LOGITS]}, needs_attention
         teacher_out = self.teacher_taps(
-            x, training=False, attention=needs_attention,
-            fused_norms=False if self.jit_compile else None,  # XLA: Keras' norms
+            x, training=False, attention=needs_attention, fused_norms=self._fused_norms()
         )
         teacher_out = tf.nest.map_structure(
             lambda t: tf.stop_gradient(tf.cast(t, "float32")), teacher_out
@@ -462,7 +466,9 @@ class Distiller(keras.Model):
         self._check_inputs(x)
         teacher_out, needs_attention = self._teacher_forward(x)
         x = {k: v for k, v in x.items() if k != TEACHER_LOGITS}
-        student_out = self.student_taps(x, training=False, attention=needs_attention)
+        student_out = self.student_taps(
+            x, training=False, attention=needs_attention, fused_norms=self._fused_norms()
+        )
         loss_values = self.compute_losses(teacher_out, student_out, x["padding_mask"])
         return self._update_metrics(
             self.total_loss(loss_values), loss_values, y, student_out
