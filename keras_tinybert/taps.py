@@ -173,10 +173,8 @@ def block_with_scores(block, x, padding_mask, training=False, fused_norms=False)
     key = _heads(mha._key_dense, rows, batch, length)
     value = _heads(mha._value_dense, rows, batch, length)
     scores = tf.matmul(query, key, transpose_b=True)  # [B, H, T, T]
-    if padding_mask is not None:
-        probs = tf.nn.softmax(scores + padding_bias(padding_mask, scores.dtype))
-    else:
-        probs = tf.nn.softmax(scores)
+    masked = scores if padding_mask is None else scores + padding_bias(padding_mask, scores.dtype)
+    probs = tf.nn.softmax(masked)
     if mha._dropout > 0.0:
         probs = mha._dropout_layer(probs, training=training)
     context = ops.transpose(tf.matmul(probs, value), (0, 2, 1, 3))  # [B, T, H, dh]
@@ -275,13 +273,23 @@ def _dense_rows(dense, rows):
     a single [N, d_in] x [d_in, d_out] product (its kernel flattened), `bias_add`
     and its activation, if any."""
     if getattr(dense, "quantization_mode", None):  # its own quantized kernel
-        return ops.reshape(dense(rows[None]), (ops.shape(rows)[0], -1))
+        return _quantized_rows(dense, rows)
     kernel = ops.cast(dense.kernel, rows.dtype)
     out = tf.matmul(rows, ops.reshape(kernel, (rows.shape[-1], -1)))
     if dense.bias is not None:
         out = tf.nn.bias_add(out, ops.reshape(ops.cast(dense.bias, rows.dtype), (-1,)))
     activation = getattr(dense, "activation", None)
     return out if activation is None else activation(out)
+
+
+def _quantized_rows(dense, rows):
+    """A quantized (`int8`, `float8`, …) layer called as Keras calls it, on rows
+    shaped [1, N, *its input feature dims] (the output projection takes
+    [B, T, H, d_head]), flattened back to [N, d_out]."""
+    rank = getattr(dense.input_spec, "ndim", None) or 3  # a Dense: [1, N, d_in]
+    features = tuple(dense.kernel.shape[: rank - 2])
+    out = dense(ops.reshape(rows, (1, -1) + features))
+    return ops.reshape(out, (ops.shape(rows)[0], -1))
 
 
 def _heads(einsum_dense, rows, batch, length):

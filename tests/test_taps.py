@@ -181,3 +181,16 @@ def test_block_without_padding_mask(inputs):
     expected = block(x)
     got, _ = block_with_scores(block, x, None)
     np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-5)
+
+
+def test_int8_quantized_teacher():
+    """A quantized teacher is run with its own quantized layers: the taps equal
+    keras-hub's int8 forward (quantization itself moves the output by ~1e-2)."""
+    model = testing.tiny_classifier(num_layers=2, hidden_dim=32, num_heads=4, seed=3)
+    x = {k: np.asarray(v) for k, v in model.preprocessor(SENTENCES).items()}
+    float_output = np.asarray(model.backbone(x)["sequence_output"])
+    model.backbone.quantize("int8")
+    expected = np.asarray(model.backbone(x)["sequence_output"])
+    got = np.asarray(Taps(model)(x)["hidden"][-1])
+    assert np.abs(expected - float_output).max() > 1e-3
+    np.testing.assert_allclose(got, expected, atol=1e-5)
