@@ -11,6 +11,8 @@ import os as _os
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from keras_tinybert import layer_map  # noqa: E402
+from keras_tinybert import layout  # noqa: E402
+from keras_tinybert.config import Config  # noqa: E402
 from keras_tinybert import losses  # noqa: E402
 from keras_tinybert import models  # noqa: E402
 from keras_tinybert import optimizers  # noqa: E402

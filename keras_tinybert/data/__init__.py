@@ -12,6 +12,7 @@ General corpus (plain text, WikiText included):
 """
 
 from keras_tinybert.data.corpus import sentences, text_corpus
+from keras_tinybert.data.datasets import bucket_boundaries, corpus_dataset, task_datasets
 from keras_tinybert.data.evaluate import evaluate, predict_logits
 from keras_tinybert.data.glue import load_glue
 from keras_tinybert.data.glue_tsv import (
@@ -24,9 +25,10 @@ from keras_tinybert.data.tasks import GLUE_TASKS, TaskSpec, get_task
 from keras_tinybert.data.teacher_logits import teacher_logits, with_teacher_logits
 
 __all__ = [
-    "GLUE_TASKS", "GlueTable", "TaskSpec", "accuracy", "check_label_names", "evaluate",
+    "GLUE_TASKS", "GlueTable", "TaskSpec", "accuracy", "bucket_boundaries", "check_label_names",
+    "corpus_dataset", "evaluate",
     "f1", "find_glue_file", "get_task", "glue_metrics", "label_names_of", "load_glue",
     "matthews_corrcoef", "pearson", "predict_logits", "read_glue_tsv", "sentences",
     "set_label_names", "spearman", "stream_glue_tsv", "text_corpus", "to_model_inputs",
-    "teacher_logits", "with_sequence_length", "with_teacher_logits",
+    "task_datasets", "teacher_logits", "with_sequence_length", "with_teacher_logits",
 ]
