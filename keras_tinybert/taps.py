@@ -78,6 +78,19 @@ def default_head(model):
     )
 
 
+def vocabulary_size(model):
+    """Rows of the token embedding of `model`'s backbone (every family names the
+    size differently: `vocabulary_size`, `vocab_size`; the embedding is the truth)."""
+    backbone = getattr(model, "backbone", model)
+    embedding = getattr(backbone, "token_embedding", None)
+    if embedding is not None and getattr(embedding, "embeddings", None) is not None:
+        return int(embedding.embeddings.shape[0])
+    for name in ("vocabulary_size", "vocab_size"):
+        if getattr(backbone, name, None) is not None:
+            return int(getattr(backbone, name))
+    raise ValueError(f"Cannot tell the vocabulary size of {type(model).__name__}.")
+
+
 class Taps:
     """Embedding output, block outputs, pre-softmax attention scores and logits.
 
@@ -97,16 +110,28 @@ class Taps:
     - ``"logits"``: [B, C] for a task model, else absent.
     """
 
-    def __init__(self, model, head=None):
+    def __init__(self, model, head=None, logits=True):
         self.model = model
         self.backbone = backbone_of(model)
         self.blocks = list(self.backbone.transformer_layers)
-        self.head = head if head is not None else default_head(model)
+        self.head = head
+        if head is None and logits:
+            self.head = default_head(model)
         self.embedding_model = keras.Model(
             self.backbone.input,
             _embedding_output_tensor(self.backbone),
             name=f"{self.backbone.name}_embeddings",
         )
+
+    @property
+    def has_logits(self):
+        """Whether the taps include the model's logits (a task model's head)."""
+        return self.head is not None
+
+    @property
+    def has_attention(self):
+        """Whether the blocks have attention scores to tap (F-Net's do not)."""
+        return True
 
     @property
     def num_layers(self):
