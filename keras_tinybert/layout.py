@@ -1,20 +1,28 @@
 """The example layout every part of keras_tinybert shares: which keys a batch has.
 
+Raw examples, before tokenisation, are tuples `(texts, label[, teacher_logits])`:
+`texts` a tuple of one string (single sentences) or two (pairs), `label` an int64 id
+(float32 for regression, -1 for an unlabelled test split) and, for the prediction
+stage, the teacher's cached logits (`kt.data.with_teacher_logits`).
+
 A batch is `(x, y)`. `x` is the dict a keras-hub model takes — the keys its
-preprocessor produces (BERT: `token_ids`, `padding_mask`, `segment_ids`; RoBERTa and
-most others: `token_ids`, `padding_mask`) — optionally with the teacher's cached
-logits riding along under `TEACHER_LOGITS` (the prediction stage computes them once,
-`kt.data.with_teacher_logits`). `y` is the label (absent for plain text).
+preprocessor produces (BERT: `token_ids`, `padding_mask`, `segment_ids`; RoBERTa,
+DistilBERT and most others: `token_ids`, `padding_mask`) — optionally with the
+teacher's cached logits riding along under `TEACHER_LOGITS`. `y` is the label
+(absent for the plain text of general distillation: batches are `x` alone).
 
 `data/` builds batches in this layout, the `Distiller` reads it and `export/` serves
 it; the names live here and nowhere else.
 """
 
-# Keys of packed token inputs that keras-hub preprocessors can produce, in the order
-# signatures list them. A model takes the subset its own inputs name.
-TOKEN_KEYS = ("token_ids", "padding_mask", "segment_ids")
+# The packed per-token inputs keras-hub preprocessors can produce.
+TOKEN_IDS = "token_ids"
+PADDING_MASK = "padding_mask"  # True at real tokens
+SEGMENT_IDS = "segment_ids"  # BERT-style models only
+# ... in the order signatures list them. A model takes the subset its preprocessor makes.
+TOKEN_KEYS = (TOKEN_IDS, PADDING_MASK, SEGMENT_IDS)
 # What every model needs: the ids and the mask of real tokens.
-REQUIRED_KEYS = ("token_ids", "padding_mask")
+REQUIRED_KEYS = (TOKEN_IDS, PADDING_MASK)
 # The teacher's logits, cached once for the prediction stage: [batch, classes].
 TEACHER_LOGITS = "teacher_logits"
 

@@ -75,3 +75,40 @@ def test_wikitext2_is_streamed_into_full_sequences(shared_data):
     # Whole sentences (~25 tokens on average) packed greedily: ~85% real tokens.
     assert fill > 0.8
     assert (rows[:, 0] == tokenizer.cls_token_id).all()
+
+
+def tiny_roberta_preprocessor(sequence_length=16):
+    """A RoBERTa preprocessor over a few whole-word BPE tokens: `<s>` 0, `<pad>` 1,
+    `</s>` 2, and no `segment_ids` in its output."""
+    import keras_hub
+
+    vocabulary = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "Ġ": 5}
+    merges = []
+    for word in "the film was good music great . !".split():
+        for i in range(len(word)):  # the word letter by letter, then the word after a space
+            vocabulary.setdefault(word[i], len(vocabulary))
+            if i:
+                merges.append(f"{word[:i]} {word[i]}")
+                vocabulary.setdefault(word[: i + 1], len(vocabulary))
+        merges.append(f"Ġ {word}")
+        vocabulary.setdefault("Ġ" + word, len(vocabulary))
+    tokenizer = keras_hub.models.RobertaTokenizer(vocabulary=vocabulary,
+                                                  merges=list(dict.fromkeys(merges)))
+    return keras_hub.models.RobertaTextClassifierPreprocessor(
+        tokenizer, sequence_length=sequence_length)
+
+
+def test_packing_follows_the_preprocessors_tokens_and_keys(tmp_path):
+    (tmp_path / "a.txt").write_text("the film was good . the music was great !\n")
+    preprocessor = tiny_roberta_preprocessor()
+    tokenizer = preprocessor.tokenizer
+    (batch,) = data.text_corpus(tmp_path / "a.txt", preprocessor, 16, shuffle_buffer=0)
+    assert sorted(batch) == ["padding_mask", "token_ids"]  # RoBERTa: no segment_ids
+    (row,) = batch["token_ids"].numpy()
+    content = [np.asarray(tokenizer(s)).tolist() for s in
+               ["the film was good .", "the music was great !"]]
+    assert [len(c) for c in content] == [5, 5]  # one token a word
+    assert row.tolist() == [0, *content[0], *content[1], 2] + [1] * (14 - len(content[0] + content[1]))
+    np.testing.assert_array_equal(batch["padding_mask"].numpy()[0], row != 1)
+    bert = data.text_corpus(tmp_path / "a.txt", tiny_preprocessor().tokenizer, 16)
+    assert sorted(bert.element_spec) == ["padding_mask", "segment_ids", "token_ids"]

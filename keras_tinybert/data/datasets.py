@@ -3,29 +3,44 @@
     train, dev = kt.data.task_datasets("sst2", teacher, config)   # task stages, fine-tuning
     train = kt.data.corpus_dataset(config.corpus, teacher, config)  # general distillation
 
-Both fine-tuning and every distillation stage call these, so loading (TFDS or a local
-GLUE folder, or `config.train_file`), label checks, tokenisation with `model`'s
-preprocessor, length bucketing, shuffling (never cached after the shuffle, so every
-epoch sees a new order) and the prediction stage's teacher-logit cache are decided here
-once. Batches follow `keras_tinybert.layout`.
+Both fine-tuning and every distillation stage call these, so the steps are decided
+here once, in the order the data flows:
+
+1. load: a local GLUE folder (`config.data_dir`) or TFDS `glue/<task>`, or
+   `config.train_file` for training; a corpus from files or by name;
+2. label checks: the labels parse as the task's, in the model's label order;
+3. the prediction stage's teacher-logit cache (`config.cache_teacher`), computed once
+   on the examples before any shuffling;
+4. shuffle the training examples (never cached after the shuffle, so every epoch sees
+   a new order), tokenise with `model`'s preprocessor and batch by length with the one
+   bucket rule (`bucket_boundaries`).
+
+Batches follow `keras_tinybert.layout`.
 """
 
 import time
 
-from keras_tinybert.data import corpus as _corpus
+from keras_tinybert.data.corpus import text_corpus
 from keras_tinybert.data.glue import load_glue, table_dataset
 from keras_tinybert.data.glue_tsv import read_glue_tsv
-from keras_tinybert.data.inputs import to_model_inputs
+from keras_tinybert.data.inputs import bucket_boundaries, to_model_inputs
+from keras_tinybert.data.labels import check_label_names
+from keras_tinybert.data.tasks import get_task
 from keras_tinybert.data.teacher_logits import with_teacher_logits
 
 SHUFFLE_BUFFER = 10_000
-# Dynamic padding: batches are formed among examples of similar length.
-BUCKET_LENGTHS = (16, 32, 64)
 
 
-def bucket_boundaries(sequence_length):
-    """The length buckets below `sequence_length` (the one bucket rule)."""
-    return [b for b in BUCKET_LENGTHS if b < sequence_length]
+def _task_examples(spec, config):
+    """Raw `(texts, label)` train and dev examples of the task."""
+    if config.train_file:
+        train = table_dataset(read_glue_tsv(config.train_file, spec,
+                                            skip_malformed=config.skip_malformed))
+    else:
+        train = load_glue(spec, "train", config.data_dir)
+    if config.max_examples:
+        train = train.take(config.max_examples)
+    return train, load_glue(spec, "dev", config.data_dir)
 
 
 def task_datasets(task, model, config, log=print):
@@ -34,22 +49,20 @@ def task_datasets(task, model, config, log=print):
     `train` is shuffled each epoch and, for the prediction stage with
     `config.cache_teacher`, carries the teacher's logits (`model` is the teacher);
     `dev` is cached. See `kt.Config` for the options read.
+
+    Raises:
+        ValueError: `model` carries label names in another order than the task's.
+        FileNotFoundError: no data (the message says which folder to create).
     """
-    if config.train_file:
-        raw_train = table_dataset(read_glue_tsv(config.train_file, task,
-                                                skip_malformed=config.skip_malformed))
-    else:
-        raw_train = load_glue(task, "train", config.data_dir)
-    raw_dev = load_glue(task, "dev", config.data_dir)
-    if config.max_examples:
-        raw_train = raw_train.take(config.max_examples)
+    spec = get_task(task)
+    check_label_names(spec, model)
+    raw_train, raw_dev = _task_examples(spec, config)
     if config.stage == "prediction" and config.cache_teacher:
         start = time.time()
         raw_train = with_teacher_logits(raw_train, model, sequence_length=config.seq_len)
         log(f"the teacher's logits computed once, in {time.time() - start:.0f} s "
             f"(cache_teacher=False / --no-cache-teacher runs the teacher every epoch)")
     buckets = bucket_boundaries(config.seq_len)
-    # Not cached: a cache after the shuffle would replay epoch 1's order every epoch.
     train = to_model_inputs(raw_train, model, config.batch_size,
                             sequence_length=config.seq_len, bucket_boundaries=buckets,
                             shuffle_buffer=SHUFFLE_BUFFER, seed=config.seed)
@@ -59,10 +72,12 @@ def task_datasets(task, model, config, log=print):
 
 
 def corpus_dataset(files, model, config):
-    """Packed plain-text batches for general distillation (no labels)."""
-    tokenizer = getattr(getattr(model, "preprocessor", None), "tokenizer", model)
-    train = _corpus.text_corpus(files, tokenizer, config.seq_len, config.batch_size,
-                                seed=config.seed)
+    """Packed plain-text batches for general distillation (no labels).
+
+    `files`: text files, globs, folders of `*.txt` or a corpus name ("wikitext-103",
+    downloaded once). The batches have the input keys of `model`'s preprocessor.
+    """
+    train = text_corpus(files, model, config.seq_len, config.batch_size, seed=config.seed)
     if config.max_examples:
         train = train.take(max(1, config.max_examples // config.batch_size))
     return train

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_tinybert.data.glue import load_glue
-from keras_tinybert.data.inputs import to_model_inputs
+from keras_tinybert.data.inputs import BUCKET_LENGTHS, to_model_inputs
 from keras_tinybert.data.labels import check_label_names, label_names_of
 from keras_tinybert.data.metrics import glue_metrics
 from keras_tinybert.data.tasks import TaskSpec, get_task
@@ -30,7 +30,7 @@ def evaluate(
     preprocessor=None,
     batch_size=64,
     sequence_length=None,
-    bucket_boundaries=(16, 32, 64),
+    bucket_boundaries=BUCKET_LENGTHS,
 ):
     """The task's GLUE metrics (dict name -> value) for `model`.
 

@@ -8,25 +8,10 @@ STS-B). `to_model_inputs` (inputs.py) tokenises and batches it.
 
 import tensorflow as tf
 
+from keras_tinybert.data.downloads import glue_from_tfds
 from keras_tinybert.data.glue_tsv import find_glue_file, read_glue_tsv
+from keras_tinybert.data.labels import reorder_labels
 from keras_tinybert.data.tasks import get_task, tfds_split
-
-
-def _remap(spec, label_names):
-    """A table from the task's label ids to those of `label_names`, or None."""
-    if label_names is None or spec.is_regression:
-        return None
-    label_names = [str(n) for n in label_names]
-    if sorted(label_names) != sorted(spec.label_names):
-        raise ValueError(
-            f"label_names {label_names} are not a reordering of task {spec.name!r}'s "
-            f"labels {list(spec.label_names)}."
-        )
-    return tf.constant([label_names.index(n) for n in spec.label_names], tf.int64)
-
-
-def _from_tsv(spec, split, data_dir):
-    return table_dataset(read_glue_tsv(find_glue_file(data_dir, spec, split), spec))
 
 
 def table_dataset(table):
@@ -39,11 +24,12 @@ def table_dataset(table):
     return tf.data.Dataset.from_tensor_slices((texts, labels))
 
 
-def _from_tfds(spec, split, tfds_data_dir):
-    import tensorflow_datasets as tfds
+def _from_tsv(spec, split, data_dir):
+    return table_dataset(read_glue_tsv(find_glue_file(data_dir, spec, split), spec))
 
-    ds = tfds.load(f"glue/{spec.name}", split=tfds_split(spec, split),
-                   data_dir=tfds_data_dir)
+
+def _from_tfds(spec, split, tfds_data_dir):
+    ds = glue_from_tfds(spec, tfds_split(spec, split), tfds_data_dir)
     dtype = tf.float32 if spec.is_regression else tf.int64
     return ds.map(
         lambda ex: (tuple(ex[f] for f in spec.tfds_text), tf.cast(ex["label"], dtype)),
@@ -61,7 +47,8 @@ def load_glue(task, split="train", data_dir=None, *, label_names=None,
         split: "train", "dev" (= "validation"), "test"; MNLI has "dev_matched" and
             "dev_mismatched" ("dev" means matched).
         data_dir: a local GLUE folder (the task folder holding `train.tsv`, or the
-            GLUE root holding `SST-2/`); `None` downloads `glue/<task>` with TFDS.
+            GLUE root holding `SST-2/`); `None` downloads `glue/<task>` with TFDS
+            (offline, the error says which folder to create instead).
         label_names: give labels ids in this order instead of the task's (TFDS)
             order — e.g. a teacher's `label_names` (see `labels.check_label_names`).
         tfds_data_dir: where TFDS keeps its downloads (TFDS default if None).
@@ -73,7 +60,4 @@ def load_glue(task, split="train", data_dir=None, *, label_names=None,
         ds = _from_tsv(spec, split, data_dir)
     else:
         ds = _from_tfds(spec, split, tfds_data_dir)
-    table = _remap(spec, label_names)
-    if table is not None:
-        ds = ds.map(lambda x, y: (x, tf.where(y >= 0, tf.gather(table, tf.maximum(y, 0)), y)))
-    return ds
+    return reorder_labels(ds, spec, label_names)

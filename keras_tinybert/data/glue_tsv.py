@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+from keras_tinybert.data.labels import parse_label
 from keras_tinybert.data.tasks import get_task, tsv_split
 
 # Some GLUE rows (QQP, MNLI) hold very long fields.
@@ -58,25 +59,6 @@ class GlueTable:
         ]
         dtype = np.float32 if self.task.is_regression else np.int64
         return np.asarray(values, dtype=dtype)
-
-
-def parse_label(spec, value, path="<data>", line="?"):
-    """A GLUE label string ("entailment", "1", "3.8") -> id in `spec.label_names`."""
-    value = value.strip()
-    try:
-        if spec.is_regression:
-            return float(value)
-        if value in spec.label_names:
-            return spec.label_names.index(value)
-        index = int(value)
-        if 0 <= index < len(spec.label_names):
-            return index
-    except ValueError:
-        pass
-    raise ValueError(
-        f"{path}:{line}: label {value!r} is not one of task {spec.name!r}'s labels "
-        f"{list(spec.label_names or ['<float>'])} (or their ids); is this the right task?"
-    )
 
 
 def _column(spec_column, header, path, required):
@@ -156,7 +138,8 @@ def _rows(path, header, width, skip_malformed):
                 raise ValueError(
                     f"{path}:{number}: {len(row)} tab-separated fields, expected {width}"
                     f"{' as in the header' if header else ''}. Fix the row (a stray tab or "
-                    "newline in the text?) or pass skip_malformed=True."
+                    "newline in the text?) or skip such rows: skip_malformed=True in "
+                    "Python, --skip-malformed on the command line."
                 )
             yield number, row
 
@@ -174,5 +157,6 @@ def find_glue_file(data_dir, task, split):
             return candidate
     raise FileNotFoundError(
         f"No {name} for task {spec.name!r} under {data_dir}; looked at "
-        f"{', '.join(str(c) for c in candidates)}. Point data_dir at the GLUE folder."
+        f"{', '.join(str(c) for c in candidates)}. Point data_dir= (Python) or "
+        f"--data-dir (command line) at the folder that holds {name}."
     )

@@ -1,25 +1,39 @@
-"""Tokenise and pack text with the teacher's keras-hub preprocessor, in `tf.data`.
+"""Tokenise, pack and batch text for a keras-hub model, in `tf.data`.
 
-Two modes:
+`to_model_inputs` turns `(texts, label[, teacher_logits])` examples (`keras_tinybert
+.layout`) into `(x, y)` batches, in one of two modes:
 
 - fixed length (`bucket_boundaries=None`): every batch is `[batch, sequence_length]`,
   what TFLite, TPUs and `drop_remainder=True` training want;
-- dynamic padding with length bucketing: examples are grouped by length
+- dynamic padding with length buckets: examples are grouped by length
   (`tf.data.Dataset.bucket_by_sequence_length`) and each batch is padded only to its
   longest member, so SST-2's short sentences don't pay for `sequence_length`.
 
-Both yield `(x, y)` with `x = {"token_ids", "padding_mask", "segment_ids"}`, the inputs
-of every keras-hub BERT-family backbone.
+`x` holds the keys the model's own preprocessor packs (BERT: `token_ids`,
+`padding_mask`, `segment_ids`; RoBERTa-style: no `segment_ids`), plus the cached
+teacher logits when the examples carry them. `tokenized` and `batch_by_length` are the
+one tokenising and the one bucketing step, shared with the teacher-logit cache
+(`teacher_logits.py`); `bucket_boundaries` is the one bucket rule.
 """
 
 import tensorflow as tf
 
+from keras_tinybert.layout import PADDING_MASK, TEACHER_LOGITS, TOKEN_IDS
+from keras_tinybert.layout import TOKEN_KEYS  # noqa: F401  (kt.data.inputs.TOKEN_KEYS, older code)
+
 AUTOTUNE = tf.data.AUTOTUNE
-TEACHER_LOGITS = "teacher_logits"
-TOKEN_KEYS = ("token_ids", "padding_mask", "segment_ids")
+# Dynamic padding: batches are formed among examples of similar length.
+BUCKET_LENGTHS = (16, 32, 64)
+# Examples per tokenizer call (one call per example is several times slower).
+TOKENIZE_BATCH = 1024
 
 
-def _preprocessor_of(preprocessor_or_model):
+def bucket_boundaries(sequence_length):
+    """The length buckets below `sequence_length`: the one bucket rule."""
+    return [b for b in BUCKET_LENGTHS if b < sequence_length]
+
+
+def preprocessor_of(preprocessor_or_model):
     """A model's attached preprocessor, or the preprocessor itself."""
     preprocessor = getattr(preprocessor_or_model, "preprocessor", None)
     if preprocessor is None and hasattr(preprocessor_or_model, "tokenizer"):
@@ -37,12 +51,21 @@ def with_sequence_length(preprocessor, sequence_length):
 
     The teacher's own preprocessor is left untouched.
     """
-    preprocessor = _preprocessor_of(preprocessor)
+    preprocessor = preprocessor_of(preprocessor)
     if sequence_length is None or sequence_length == preprocessor.sequence_length:
         return preprocessor
     return type(preprocessor)(
         tokenizer=preprocessor.tokenizer, sequence_length=sequence_length
     )
+
+
+def packed_keys(preprocessor):
+    """The keys `preprocessor` (or a model's) packs, in its output order.
+
+    Read from the preprocessor's output on one sentence: BERT gives `token_ids`,
+    `padding_mask`, `segment_ids`; RoBERTa-style preprocessors drop `segment_ids`.
+    """
+    return tuple(preprocessor_of(preprocessor)(x=tf.constant(["a"])))
 
 
 def _pack(preprocessor, texts):
@@ -54,29 +77,52 @@ def _pack(preprocessor, texts):
     return preprocessor(x=texts)
 
 
-def _inputs(preprocessor, texts, label, teacher_logits=None):
-    """`(x, y)` for the model; cached teacher logits ride along in `x`."""
-    x = _pack(preprocessor, texts)
-    if teacher_logits is not None:
-        x = {**x, TEACHER_LOGITS: teacher_logits}
-    return x, label
-
-
 def _trim(x):
-    """Drop the trailing padding of one packed example."""
-    length = tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32))
-    return {key: value[:length] if key in TOKEN_KEYS else value for key, value in x.items()}
+    """Drop the trailing padding of one packed example (every packed key)."""
+    length = tf.reduce_sum(tf.cast(x[PADDING_MASK], tf.int32))
+    return {key: value[:length] for key, value in x.items()}
 
 
-def padding_values(preprocessor, keys=TOKEN_KEYS):
-    """What pads each packed input (`bucket_by_sequence_length`), for `keys` present."""
-    values = {"token_ids": tf.constant(preprocessor.tokenizer.pad_token_id, tf.int32),
-              "padding_mask": False, "segment_ids": tf.constant(0, tf.int32)}
-    return {key: values[key] for key in keys if key in values}
+def tokenized(dataset, preprocessor):
+    """`(texts, *rest)` examples → `(x, *rest)`, `x` packed and trimmed to its length.
+
+    Tokenised `TOKENIZE_BATCH` examples per call, in order; `rest` passes through.
+    """
+    packed = dataset.batch(TOKENIZE_BATCH).map(
+        lambda texts, *rest: (_pack(preprocessor, texts), *rest),
+        num_parallel_calls=AUTOTUNE).unbatch()
+    return packed.map(lambda x, *rest: (_trim(x), *rest), num_parallel_calls=AUTOTUNE)
 
 
-def _trim_inputs(x, y):
-    return _trim(x), y
+def batch_by_length(examples, preprocessor, batch_size, boundaries, drop_remainder=False):
+    """Batches of `(x, other)` examples of similar length, each padded to its longest.
+
+    `x` is a trimmed packed dict (`tokenized`); `other` (a label, an index) is batched
+    as is. Token ids are padded with the tokenizer's pad id, every other key of `x`
+    with zeros (False for the mask). No boundaries (a `sequence_length` of 16 or
+    less): one bucket, each batch still padded only to its longest.
+    """
+    boundaries = sorted(int(b) for b in boundaries)
+    if boundaries and boundaries[0] < 1:
+        raise ValueError(f"bucket_boundaries must be positive lengths, got {boundaries}.")
+    pad_id = preprocessor.tokenizer.pad_token_id
+    padding = {key: tf.constant(pad_id, spec.dtype) if key == TOKEN_IDS
+               else tf.zeros([], spec.dtype)
+               for key, spec in examples.element_spec[0].items()}
+    return examples.bucket_by_sequence_length(
+        element_length_func=lambda x, other: tf.shape(x[TOKEN_IDS])[0],
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        padding_values=(padding, None),
+        drop_remainder=drop_remainder,
+    )
+
+
+def _model_inputs(x, label, *teacher_logits):
+    """`(x, y)` for the model; cached teacher logits ride along in `x`."""
+    if teacher_logits:
+        x = {**x, TEACHER_LOGITS: teacher_logits[0]}
+    return x, label
 
 
 def to_model_inputs(
@@ -98,7 +144,8 @@ def to_model_inputs(
     Args:
         dataset: `tf.data.Dataset` of `(texts, label)`; `texts` a tuple of strings.
         preprocessor: a keras-hub text classifier preprocessor, or a model carrying
-            one (the teacher): its tokenizer and packer are used.
+            one (the teacher): its tokenizer and packer are used, and `x` has the
+            keys it packs.
         batch_size: examples per batch.
         sequence_length: maximum (and, in fixed mode, exact) tokens per example;
             default the preprocessor's. Longer inputs are truncated.
@@ -115,21 +162,10 @@ def to_model_inputs(
     if bucket_boundaries is None:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         return dataset.map(
-            lambda *e: _inputs(preprocessor, *e), num_parallel_calls=AUTOTUNE
+            lambda texts, *rest: _model_inputs(_pack(preprocessor, texts), *rest),
+            num_parallel_calls=AUTOTUNE,
         ).prefetch(AUTOTUNE)
-    boundaries = sorted(int(b) for b in bucket_boundaries)
-    if not boundaries or boundaries[0] < 1:
-        raise ValueError(f"bucket_boundaries must be positive lengths, got {bucket_boundaries}.")
-    dataset = dataset.map(
-        lambda *e: _trim_inputs(*_inputs(preprocessor, *e)), num_parallel_calls=AUTOTUNE
-    )
-    padding = padding_values(preprocessor, dataset.element_spec[0])
-    if TEACHER_LOGITS in dataset.element_spec[0]:
-        padding[TEACHER_LOGITS] = tf.constant(0.0, dataset.element_spec[0][TEACHER_LOGITS].dtype)
-    return dataset.bucket_by_sequence_length(
-        element_length_func=lambda x, y: tf.shape(x["token_ids"])[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padding_values=(padding, None),
-        drop_remainder=drop_remainder,
-    ).prefetch(AUTOTUNE)
+    examples = tokenized(dataset, preprocessor).map(_model_inputs,
+                                                    num_parallel_calls=AUTOTUNE)
+    return batch_by_length(examples, preprocessor, batch_size, bucket_boundaries,
+                           drop_remainder).prefetch(AUTOTUNE)

@@ -8,18 +8,12 @@ One `TaskSpec` per task says, for both sources of GLUE data,
   or by position for CoLA, whose train/dev files have no header row);
 
 and, for both, the label names *in the order of the label ids* (TFDS's order, e.g. MNLI:
-entailment, neutral, contradiction) and the GLUE metric. The label order is the one the
-data is given in; `labels.check_label_names` compares it with a model's.
+entailment, neutral, contradiction). The label order is the one the data is given in;
+`labels.py` parses labels and compares the order with a model's, `metrics.py` says how
+each task is scored.
 """
 
 import dataclasses
-
-# GLUE metric names, as returned by `metrics.glue_metrics`.
-ACCURACY = "accuracy"
-F1 = "f1"
-MATTHEWS = "matthews_corrcoef"
-PEARSON = "pearson"
-SPEARMAN = "spearman"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +27,6 @@ class TaskSpec:
         tsv_text: GLUE TSV columns of the same fields (header names, or int positions).
         tsv_label: the GLUE TSV label column (header name or int position).
         label_names: class names in label-id order; `None` for regression (STS-B).
-        metrics: GLUE metric names; the first is the task's headline metric.
         tsv_files: split name -> TSV file name in the GLUE folder.
         tsv_header: whether the TSV files of the labelled splits have a header row.
         augment_n: N_a, samples per example in the paper's code (§3.1, per task).
@@ -45,7 +38,6 @@ class TaskSpec:
     tsv_text: tuple
     tsv_label: object
     label_names: tuple
-    metrics: tuple
     tsv_files: dict = dataclasses.field(
         default_factory=lambda: {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
     )
@@ -64,6 +56,13 @@ class TaskSpec:
     def num_classes(self):
         return 1 if self.is_regression else len(self.label_names)
 
+    @property
+    def metrics(self):
+        """The task's GLUE metric names, the headline first (`metrics.metric_names`)."""
+        from keras_tinybert.data.metrics import metric_names  # metrics.py imports tasks
+
+        return metric_names(self)
+
 
 _MNLI_FILES = {
     "train": "train.tsv",
@@ -78,41 +77,40 @@ GLUE_TASKS = {
     for spec in [
         TaskSpec(
             "cola", "CoLA", ("sentence",), (3,), 1,
-            ("unacceptable", "acceptable"), (MATTHEWS,),
-            tsv_header=False, augment_n=30,
+            ("unacceptable", "acceptable"), tsv_header=False, augment_n=30,
         ),
         TaskSpec(
             "sst2", "SST-2", ("sentence",), ("sentence",), "label",
-            ("negative", "positive"), (ACCURACY,), augment_n=20,
+            ("negative", "positive"), augment_n=20,
         ),
         TaskSpec(
             "mrpc", "MRPC", ("sentence1", "sentence2"), ("#1 String", "#2 String"),
-            "Quality", ("not_equivalent", "equivalent"), (F1, ACCURACY), augment_n=30,
+            "Quality", ("not_equivalent", "equivalent"), augment_n=30,
         ),
         TaskSpec(
             "stsb", "STS-B", ("sentence1", "sentence2"), ("sentence1", "sentence2"),
-            "score", None, (PEARSON, SPEARMAN), augment_n=30,
+            "score", None, augment_n=30,
         ),
         TaskSpec(
             "qqp", "QQP", ("question1", "question2"), ("question1", "question2"),
-            "is_duplicate", ("not_duplicate", "duplicate"), (F1, ACCURACY), augment_n=10,
+            "is_duplicate", ("not_duplicate", "duplicate"), augment_n=10,
         ),
         TaskSpec(
             "mnli", "MNLI", ("premise", "hypothesis"), ("sentence1", "sentence2"),
-            "gold_label", ("entailment", "neutral", "contradiction"), (ACCURACY,),
+            "gold_label", ("entailment", "neutral", "contradiction"),
             tsv_files=_MNLI_FILES, augment_n=10,
         ),
         TaskSpec(
             "qnli", "QNLI", ("question", "sentence"), ("question", "sentence"),
-            "label", ("entailment", "not_entailment"), (ACCURACY,), augment_n=20,
+            "label", ("entailment", "not_entailment"), augment_n=20,
         ),
         TaskSpec(
             "rte", "RTE", ("sentence1", "sentence2"), ("sentence1", "sentence2"),
-            "label", ("entailment", "not_entailment"), (ACCURACY,), augment_n=30,
+            "label", ("entailment", "not_entailment"), augment_n=30,
         ),
         TaskSpec(
             "wnli", "WNLI", ("sentence1", "sentence2"), ("sentence1", "sentence2"),
-            "label", ("not_entailment", "entailment"), (ACCURACY,), augment_n=20,
+            "label", ("not_entailment", "entailment"), augment_n=20,
         ),
     ]
 }

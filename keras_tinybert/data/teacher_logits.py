@@ -17,27 +17,19 @@ distiller then skips the teacher's forward pass for those batches.
 import numpy as np
 import tensorflow as tf
 
-from keras_tinybert.data.inputs import _pack, _trim, padding_values, with_sequence_length
+from keras_tinybert.data.inputs import (
+    batch_by_length, bucket_boundaries, tokenized, with_sequence_length)
 
 
 def _length_bucketed(dataset, preprocessor, batch_size):
-    """`(indices, x)` batches of similar-length examples, each padded to its longest.
+    """`(x, indices)` batches of similar-length examples, each padded to its longest.
 
-    Tokenised 1,024 sentences per tokenizer call, then grouped by length (short
-    sentences are not padded to the long ones'); `indices` say where each row goes.
+    Tokenised and bucketed as training batches are (`tokenized`, `batch_by_length`,
+    the same bucket rule); `indices` say where each row goes.
     """
-    packed = dataset.enumerate().batch(1024).map(
-        lambda i, example: (i, _pack(preprocessor, example[0])),
-        num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-    trimmed = packed.map(lambda i, x: (i, _trim(x)), num_parallel_calls=tf.data.AUTOTUNE)
-    boundaries = [b for b in (8, 16, 32, 64, 128, 256) if b < preprocessor.sequence_length]
-    return trimmed.bucket_by_sequence_length(
-        element_length_func=lambda i, x: tf.shape(x["token_ids"])[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padding_values=(tf.constant(0, tf.int64),
-                        padding_values(preprocessor, packed.element_spec[1])),
-    ).prefetch(2)
+    indexed = dataset.enumerate().map(lambda i, example: (example[0], i))
+    return batch_by_length(tokenized(indexed, preprocessor), preprocessor, batch_size,
+                           bucket_boundaries(preprocessor.sequence_length)).prefetch(2)
 
 
 def teacher_logits(dataset, teacher, *, batch_size=64, sequence_length=None):
@@ -48,11 +40,11 @@ def teacher_logits(dataset, teacher, *, batch_size=64, sequence_length=None):
     preprocessor = with_sequence_length(teacher, sequence_length)
     batches = _length_bucketed(dataset, preprocessor, batch_size)
     signature = {k: tf.TensorSpec([None, None], spec.dtype)
-                 for k, spec in batches.element_spec[1].items()}
+                 for k, spec in batches.element_spec[0].items()}
     # One trace for every batch length (a plain tf.function would retrace per length).
     forward = tf.function(lambda x: teacher(x, training=False), input_signature=[signature])
     indices, logits = [], []
-    for index, x in batches:
+    for x, index in batches:
         indices.append(index.numpy())
         logits.append(np.asarray(forward(x), np.float32))
     if not logits:
