@@ -57,6 +57,22 @@ def test_task_batches_are_the_documented_steps(folder):
     assert sum(len(y) for _, y in epochs[0]) == 40 and sum(len(y) for _, y in arrays(dev)) == 10
 
 
+def test_fine_tuning_shuffles_as_it_always_did(folder):
+    """A 20,000-example buffer, as `finetune-teacher` used (distillation: 10,000)."""
+    model = tiny_classifier()
+    rows = [f"{s}\t{y}" for s, y in zip(SENTENCES * 300, LABELS * 300)]  # 12,000 rows
+    (folder / "train.tsv").write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
+    labels = {}
+    for stage, buffer in (("finetune", 20_000), ("intermediate", 10_000)):
+        train, _ = data.task_datasets("sst2", model, config(folder, stage=stage))
+        expected = data.to_model_inputs(data.load_glue("sst2", "train", folder), model, 4,
+                                        sequence_length=32, bucket_boundaries=[16],
+                                        shuffle_buffer=buffer, seed=3)
+        labels[stage] = [y.numpy().tolist() for _, y in train.take(50)]
+        assert labels[stage] == [y.numpy().tolist() for _, y in expected.take(50)]
+    assert labels["finetune"] != labels["intermediate"]
+
+
 def test_prediction_stage_carries_the_teachers_logits(folder):
     teacher = vary_weights(tiny_classifier(), SENTENCES)
     logs = []

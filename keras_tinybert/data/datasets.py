@@ -28,7 +28,11 @@ from keras_tinybert.data.labels import check_label_names
 from keras_tinybert.data.tasks import get_task
 from keras_tinybert.data.teacher_logits import with_teacher_logits
 
+# Training examples are shuffled in a buffer of this many: 10,000 for distillation,
+# 20,000 for fine-tuning (what each used before this entry point, so that published
+# runs reproduce batch for batch).
 SHUFFLE_BUFFER = 10_000
+FINETUNE_SHUFFLE_BUFFER = 20_000
 
 
 def _task_examples(spec, config):
@@ -63,9 +67,10 @@ def task_datasets(task, model, config, log=print):
         log(f"the teacher's logits computed once, in {time.time() - start:.0f} s "
             f"(cache_teacher=False / --no-cache-teacher runs the teacher every epoch)")
     buckets = bucket_boundaries(config.seq_len)
+    shuffle = FINETUNE_SHUFFLE_BUFFER if config.stage == "finetune" else SHUFFLE_BUFFER
     train = to_model_inputs(raw_train, model, config.batch_size,
                             sequence_length=config.seq_len, bucket_boundaries=buckets,
-                            shuffle_buffer=SHUFFLE_BUFFER, seed=config.seed)
+                            shuffle_buffer=shuffle, seed=config.seed)
     dev = to_model_inputs(raw_dev, model, config.batch_size,
                           sequence_length=config.seq_len, bucket_boundaries=buckets)
     return train, dev.cache()
