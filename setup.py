@@ -20,6 +20,9 @@ setup(
         "keras-hub==0.32.*",
         "tensorflow-text==2.21.*",
         "tensorflow-datasets==4.9.*",
+        # TFDS 4.9.10 imports it to download a dataset but declares it for Python < 3.9
+        # only: without it `glue/sst2` fails with "No module named 'importlib_resources'".
+        "importlib_resources",
         "numpy",
         "pyyaml",
         "tqdm",
