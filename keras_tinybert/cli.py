@@ -17,6 +17,8 @@ import os
 import sys
 import traceback
 
+from keras_tinybert import __version__
+
 PROG = "keras-tinybert"
 
 # sub-command -> (module in keras_tinybert.commands, one-line help)
@@ -50,6 +52,7 @@ def build_parser():
         prog=PROG, parents=[output],
         description="TinyBERT Transformer distillation for Keras / keras-hub.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text,

@@ -38,14 +38,15 @@ def test_help_answers_without_tensorflow():
         import sys
         from keras_tinybert import cli
         codes = [cli.main([name, "--help"]) for name in [*cli.COMMANDS]]
-        codes.append(cli.main(["--help"]))
+        codes += [cli.main(["--help"]), cli.main(["--version"])]
         import keras_tinybert as kt
         kt.Config(stage="general")  # a plain dataclass: no TensorFlow either
         print("CODES", codes, "TF", "tensorflow" in sys.modules,
               "KERAS", "keras" in sys.modules)
     """))
     assert modules.stderr == ""
-    assert "CODES [0, 0, 0, 0, 0, 0] TF False KERAS False" in modules.stdout
+    assert "CODES [0, 0, 0, 0, 0, 0, 0] TF False KERAS False" in modules.stdout
+    assert "\nkeras-tinybert 0.1.0\n" in modules.stdout
 
 
 def test_a_user_error_is_one_line_with_status_2(tmp_path):
