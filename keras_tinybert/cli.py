@@ -6,9 +6,9 @@ It behaves as users of command-line tools expect:
   (`keras_tinybert.quiet`); `-v/--verbose` shows them;
 - `--help` answers at once: TensorFlow is imported only to run a command;
 - errors are one line, `keras-tinybert: error: <message>` on stderr: exit status 2 for
-  a problem with the input (a missing file, a bad value, a malformed recipe), 1 for
-  anything else (a bug: the line says to run again with `--debug`), 130 after Ctrl-C;
-  `--debug` prints the traceback as well.
+  a problem with the input or the machine (a missing file, a bad value, a malformed
+  recipe, no network), 1 for anything else (a bug: the line says to run again with
+  `--debug`), 130 after Ctrl-C; `--debug` prints the traceback as well.
 """
 
 import argparse
@@ -30,9 +30,10 @@ COMMANDS = {
     "evaluate": ("evaluate", "GLUE metric, size and CPU latency of a model or run"),
 }
 
-# Exceptions that mean "the input is wrong": their message is the whole story.
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
-               NotADirectoryError, PermissionError)
+# Exceptions that mean "the input or the machine is wrong", not the program: a bad value
+# (ValueError), a missing or existing file, a permission, a full disk, no network
+# (OSError: FileNotFoundError, FileExistsError, PermissionError, requests' errors...).
+USER_ERRORS = (ValueError, OSError)
 DEBUG_HINT = f"{PROG}: run again with --debug for the traceback"
 
 

@@ -95,7 +95,8 @@ def quiet():
     called in-process, e.g. by tests).
     """
     import_tensorflow()
-    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl")]
+    # urllib3: a download's "Retrying (Retry(total=8, ...))" lines; the error follows.
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl", "urllib3")]
     levels = [logger.level for logger in loggers]
     with warnings.catch_warnings():
         for message in CLI_WARNINGS:

@@ -6,10 +6,12 @@ stderr and exit status.
 """
 
 import json
+import logging
 import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 import yaml
@@ -91,6 +93,8 @@ sys.exit(cli.main(["export", "--model", "m", "--format", "tflite", "--output", "
 @pytest.mark.parametrize("error, status, stderr", [
     ('FileExistsError("Version 1 already exists under out/; pass a new --version.")', 2,
      ["keras-tinybert: error: Version 1 already exists under out/; pass a new --version."]),
+    ('ConnectionError("Max retries exceeded with url: /glue/data/SST-2.zip")', 2,
+     ["keras-tinybert: error: Max retries exceeded with url: /glue/data/SST-2.zip"]),
     ("KeyboardInterrupt()", 130, ["", "keras-tinybert: interrupted"]),
     ('RuntimeError("a bug\\nits details")', 1,
      ["keras-tinybert: error: RuntimeError: a bug",
@@ -145,6 +149,25 @@ def test_filtered_stderr_drops_start_up_noise_and_keeps_the_rest(capfd):
     assert capfd.readouterr().err == (
         "F0000 00:00:1.0  1 op_kernel.cc:1] a real failure\n"
         "ImportError: libcudart.so.12: cannot open shared object file\n")
+
+
+def test_quiet_hides_what_nobody_can_act_on_then_restores():
+    retries = logging.getLogger("urllib3.connectionpool")
+    assert retries.isEnabledFor(logging.WARNING)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with quiet.quiet():
+            assert not retries.isEnabledFor(logging.WARNING)
+            warnings.warn("Your input ran out of data; interrupting training. Make sure "
+                          "that your dataset or generator can generate at least ...")
+            warnings.warn("`compile()` was not called as part of model loading because "
+                          "the model's `compile()` method is custom. ...")
+            warnings.warn("a warning the user can act on")
+        warnings.warn("Your input ran out of data; interrupting training.")
+    assert [str(w.message) for w in shown] == [
+        "a warning the user can act on",
+        "Your input ran out of data; interrupting training."]
+    assert retries.isEnabledFor(logging.WARNING)
 
 
 @pytest.fixture(scope="module")
