@@ -379,8 +379,24 @@ def test_cli_tflite_export_prints_a_verified_table(student_dir, text_file, out_d
     assert row[1:3] == ["serving_default", "dynamic"]
     assert float(row[3]) == pytest.approx(output.stat().st_size / 1e6, abs=0.01)
     assert row[6] == "40"  # sentences after the 20 used for calibration
+    assert float(row[7]) < 1.0 and row[8].endswith("%")  # fed as a client feeds it
+    assert "client metadata: written" in printed  # MediaPipe runs it on raw text
     metadata = json.loads(kt_export.metadata_path(output).read_text())
     assert metadata["teacher"] == "tiny BERT teacher" and metadata["quantization"] == "dynamic"
+    assert metadata["client_metadata"] is True and metadata["outputs"] == ["probabilities"]
+
+
+def test_cli_says_why_a_file_has_no_client_metadata(student_dir, out_dir, capsys):
+    (student_dir / "config.json").write_text(json.dumps({"task": "mnli"}))
+    try:
+        code = cli.main(["export", "--model", str(student_dir), "--format", "tflite", "--outputs", "logits",
+                         "--num-verify", "8", "--output", str(out_dir / "cli" / "pairs.tflite")])
+    finally:
+        (student_dir / "config.json").unlink()
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "client metadata: NOT written" in printed and "mnli is a sentence-pair task" in printed
+    assert json.loads(kt_export.metadata_path(out_dir / "cli" / "pairs.tflite").read_text())["outputs"] == ["logits"]
 
 
 def test_cli_saved_model_verifies_both_signatures(student_dir, text_file, out_dir, capsys):
@@ -397,6 +413,7 @@ def test_cli_saved_model_verifies_both_signatures(student_dir, text_file, out_di
     [
         (["--format", "saved_model", "--quantize", "int8"], "--quantize applies to --format tflite"),
         (["--format", "tflite", "--quantize", "int8"], "int8 needs --data"),
+        (["--format", "saved_model", "--outputs", "logits"], "--outputs applies to --format tflite"),
     ],
 )
 def test_cli_rejects_bad_combinations(student_dir, out_dir, capsys, extra, message):
