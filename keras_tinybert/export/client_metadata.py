@@ -95,7 +95,7 @@ def _special_token_problems(preprocessor):
         return [f"its vocabulary has no {', '.join(missing)}: MediaPipe wraps every text in "
                 "[CLS] ... [SEP], looked up by name"]
     problems = []
-    start, end = _packer_ids(preprocessor)
+    start, end = wrapping_ids(preprocessor)
     if (start, end) != (index["[CLS]"], index["[SEP]"]):
         problems.append(
             f"its preprocessor wraps text in ids {start} ... {end}, not [CLS] ... [SEP] "
@@ -106,11 +106,10 @@ def _special_token_problems(preprocessor):
     return problems
 
 
-def _packer_ids(preprocessor):
+def wrapping_ids(preprocessor):
     """The ids the preprocessor puts before and after a single segment."""
-    packed = np.asarray(preprocessor([""])["token_ids"])[0]
-    mask = np.asarray(preprocessor([""])["padding_mask"]).astype(bool)[0]
-    real = packed[mask]
+    packed = preprocessor([""])
+    real = np.asarray(packed["token_ids"])[0][np.asarray(packed["padding_mask"]).astype(bool)[0]]
     return int(real[0]), int(real[-1])
 
 

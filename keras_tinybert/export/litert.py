@@ -129,12 +129,8 @@ def tflite(
 
 
 def _with_client_metadata(content, preprocessor, export_metadata, output_names, max_length):
-    teacher = export_metadata.get("teacher")
-    description = (
-        f"{export_metadata['num_classes']}-class text classifier distilled with keras-tinybert"
-        + (f" from {teacher}" if teacher else "")
-        + f"; quantization: {export_metadata['quantization']}."
-    )
+    description = (f"{export_metadata['num_classes']}-class text classifier distilled with keras-tinybert; "
+                   f"quantization: {export_metadata['quantization']}.")
     metadata, files = client_metadata.model_metadata(
         client_metadata.client_tokenizer(preprocessor), export_metadata["label_names"],
         output_names, max_length, description,

@@ -19,6 +19,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -94,9 +95,10 @@ class TextClassifierClient:
 
     def __init__(self, venv=None):
         self.python = ensure_python(venv)
+        self._log = tempfile.TemporaryFile(mode="w+")  # MediaPipe's own logging, for crashes
         self._process = subprocess.Popen(
             [self.python, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True, bufsize=1,
+            stderr=self._log, text=True, bufsize=1,
         )
         self.version = self._ask(op="version")["mediapipe"]
 
@@ -117,7 +119,10 @@ class TextClassifierClient:
         self._process.stdin.write(json.dumps(request) + "\n")
         line = self._process.stdout.readline()
         if not line:
-            raise RuntimeError(f"The MediaPipe worker exited (code {self._process.wait()}) on {request['op']}.")
+            code = self._process.wait()
+            self._log.seek(0)
+            tail = "\n".join(self._log.read().strip().splitlines()[-10:])
+            raise RuntimeError(f"The MediaPipe worker exited (code {code}) on {request['op']}:\n{tail}")
         reply = json.loads(line)
         if "error" in reply:
             raise RuntimeError(f"MediaPipe: {reply['error']}")
@@ -127,6 +132,7 @@ class TextClassifierClient:
         if self._process.poll() is None:
             self._process.stdin.close()
             self._process.wait(timeout=60)
+        self._log.close()
 
     def __enter__(self):
         return self

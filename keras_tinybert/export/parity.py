@@ -14,6 +14,7 @@ from keras_tinybert.export.artifacts import (
     text_columns,
     token_ids,
 )
+from keras_tinybert.export.client_metadata import wrapping_ids
 
 
 @dataclasses.dataclass
@@ -158,8 +159,8 @@ def client_parity(path, model, sentences, preprocessor=None):
     Each sentence is tokenised with the Keras tokenizer but not cut or padded:
     `[CLS] every piece [SEP]`, batch 1 (what MediaPipe's TextClassifier and the Task
     Library's BertNLClassifier send), plus one synthetic text longer than both the
-    preprocessor's sequence length and the position table (the given sentences joined
-    and repeated). Keras runs the same text through its own preprocessor, which cuts
+    preprocessor's sequence length and the position table (the sentences' words,
+    repeated). Keras runs the same text through its own preprocessor, which cuts
     it. Returns `(max |Δ|, argmax agreement, count, longest input in ids)`.
     """
     preprocessor = find_preprocessor(model, preprocessor)
@@ -176,7 +177,7 @@ def client_token_ids(preprocessor, texts):
     """[{input: int32 [1, n]}]: each text as `[CLS] pieces [SEP]`, untruncated."""
     pieces = preprocessor.tokenizer([str(t) for t in texts])
     pieces = pieces.to_list() if hasattr(pieces, "to_list") else [list(np.asarray(p)) for p in pieces]
-    start, end = _wrapping_ids(preprocessor)
+    start, end = wrapping_ids(preprocessor)
     feeds = []
     for row in pieces:
         ids = np.array([start, *row, end], dtype="int32")[np.newaxis]
@@ -184,21 +185,13 @@ def client_token_ids(preprocessor, texts):
     return feeds
 
 
-def _wrapping_ids(preprocessor):
-    """The ids the preprocessor puts before and after a single segment."""
-    packed = preprocessor([""])
-    real = np.asarray(packed["token_ids"])[0][np.asarray(packed["padding_mask"]).astype(bool)[0]]
-    return int(real[0]), int(real[-1])
-
-
 def _overlong_text(model, preprocessor, sentences):
-    """The sentences joined, repeated until their pieces outnumber the preprocessor's
-    sequence length and the backbone's position table."""
+    """Words of the sentences, repeated, more of them than the preprocessor's sequence
+    length and the backbone's position table (every word is at least one piece)."""
     limit = max(getattr(preprocessor, "sequence_length", 0) or 0,
                 getattr(getattr(model, "backbone", None), "max_sequence_length", 0) or 0)
-    text = " ".join(str(s) for s in sentences) or "a"
-    count = len(np.asarray(preprocessor.tokenizer([text])[0]))
-    return " ".join([text] * (limit // max(count, 1) + 2))
+    words = " ".join(str(s) for s in sentences).split() or ["a"]
+    return " ".join(words[i % len(words)] for i in range(limit + 2))
 
 
 def _compare(exported, reference, output):
