@@ -50,7 +50,7 @@ def ensure_python(venv=None):
     if _installed_version(python) == wanted:
         return str(python)
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(venv.parent / f".{venv.name}.lock"):
+    with _locked(venv.parent / f"{venv.name}.lock"):
         if _installed_version(python) == wanted:  # made meanwhile by another process
             return str(python)
         _run([sys.executable, "-m", "venv", "--clear", str(venv)], f"Creating the venv {venv}")
