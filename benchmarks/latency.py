@@ -20,7 +20,7 @@ Then, as an app runs them: MediaPipe Tasks' TextClassifier `classify(text)` at b
 on raw SST-2 dev sentences (tokenisation, inference and results included; each text
 at its own length), the teacher's float TFLite against the student's float, dynamic-
 range and int8 files, timed inside MediaPipe's own process (its virtual environment,
-`kt.export.mediapipe_client`), one call per row in turn, the same text for every row
+`kt.export.device_clients`), one call per row in turn, the same text for every row
 of a round. MediaPipe picks its own thread count.
 """
 
@@ -43,7 +43,7 @@ import tensorflow as tf  # noqa: E402
 from keras_tinybert import export as kt_export  # noqa: E402
 from keras_tinybert import models  # noqa: E402
 from keras_tinybert.export.artifacts import artifact_size_mb  # noqa: E402
-from keras_tinybert.export.mediapipe_client import ClientUnavailable, TextClassifierClient  # noqa: E402
+from keras_tinybert.export.device_clients import ClientUnavailable, TextClassifierClient  # noqa: E402
 from keras_tinybert.export.parity import saved_model_predictor, tflite_predictor  # noqa: E402
 
 SEQUENCE_LENGTH = 128

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from keras_tinybert import export as kt_export  # noqa: E402
 from keras_tinybert.commands.export import read_sentences  # noqa: E402
-from keras_tinybert.export.mediapipe_client import TextClassifierClient  # noqa: E402
+from keras_tinybert.export.device_clients import TextClassifierClient  # noqa: E402
 from keras_tinybert.export.parity import client_token_ids, tflite_predictor  # noqa: E402
 
 

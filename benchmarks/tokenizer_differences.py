@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_tinybert.export import client_metadata, tflite_metadata  # noqa: E402
-from keras_tinybert.export.mediapipe_client import TextClassifierClient  # noqa: E402
+from keras_tinybert.export.device_clients import TextClassifierClient  # noqa: E402
 
 WIDTH = 48
 # (what, text): one kind of non-ASCII text per row, plus ASCII controls.

@@ -1,12 +1,17 @@
 """MediaPipe Tasks' TextClassifier runs the exported students on raw text, as an app
 does: the current `mediapipe` wheel from PyPI (the C++ core of its Android, iOS and web
 libraries) in its own virtual environment, which this module makes on first use
-(`mediapipe_client.ensure_python`; about 15 s, then reused from `.mediapipe-venv/`).
+(`device_clients.ensure_python`; about a minute, then reused from `.client-venvs/`).
 
-Skipped, with the reason printed, only where the package cannot be had.
+The TFLite Task Library's `BertNLClassifier` (`tflite-support` 0.4.4, its last
+release, in a venv of its own) runs the float, float16 and int8 files too; its runtime predates
+TF 2.21's dynamic-range FULLY_CONNECTED (version 12) and refuses that file.
 
-Float files agree with Keras on every text; quantized files agree with Keras on at
-least 95% of them and with LiteRT's own interpreter (fed the ids MediaPipe feeds) on
+Skipped, with the reason printed, only where a package cannot be had (the Task Library
+needs libusb-1.0, Debian's `libusb-1.0-0`).
+
+Float files agree with Keras on every text; float16, dynamic-range and int8 files
+agree with Keras on at least 95% of them and with LiteRT's own interpreter (fed the ids MediaPipe feeds) on
 every one. Texts: short, accented, whitespace-heavy, over-long (past the 64-position
 table), empty, CJK, emoji, upper-case, and sentences of a small synthetic task the
 student is trained on so that quantisation has margins to keep.
@@ -20,7 +25,7 @@ import pytest
 
 from keras_tinybert import export as kt_export
 from keras_tinybert import testing
-from keras_tinybert.export.mediapipe_client import ClientUnavailable, TextClassifierClient
+from keras_tinybert.export.device_clients import ClientUnavailable, TextClassifierClient
 from keras_tinybert.export.parity import client_token_ids, tflite_predictor
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -57,16 +62,27 @@ def _task(count, seed):
     return sentences, np.array(labels)
 
 
-@pytest.fixture(scope="module")
-def client():
+def _client_or_skip(name):
     try:
-        mediapipe = TextClassifierClient()
+        return TextClassifierClient(name)
     except ClientUnavailable as error:
-        reason = f"MediaPipe cannot be had here: {error}"
+        reason = f"{name} cannot be had here: {error}"
         print(reason, file=sys.__stderr__)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def client():
+    mediapipe = _client_or_skip("mediapipe")
     yield mediapipe
     mediapipe.close()
+
+
+@pytest.fixture(scope="module")
+def task_library():
+    library = _client_or_skip("task_library")
+    yield library
+    library.close()
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +107,7 @@ def exports(trained, tmp_path_factory):
     folder = tmp_path_factory.mktemp("mediapipe")
     return {q: kt_export.tflite(model, folder / f"student_{q}.tflite", quantization=q,
                                 representative_data=sentences[:200], metadata={"label_names": LABELS})
-            for q in ("none", "dynamic", "int8")}
+            for q in ("none", "float16", "dynamic", "int8")}
 
 
 def _keras_probabilities(model, texts):
@@ -112,7 +128,7 @@ def test_float_file_gives_keras_probabilities_on_raw_text(client, trained, expor
     assert (scores.argmax(-1) == expected.argmax(-1)).all()
 
 
-@pytest.mark.parametrize("quantization", ["dynamic", "int8"])
+@pytest.mark.parametrize("quantization", ["float16", "dynamic", "int8"])
 def test_quantized_files_agree_with_keras_and_litert(client, trained, exports, texts, quantization):
     model, _ = trained
     scores, _ = client.classify(client.load(exports[quantization]), texts)
@@ -136,3 +152,17 @@ def test_sentencepiece_student_runs_on_raw_text(client, tmp_path):
     expected = _keras_probabilities(model, texts)
     assert 0.1 < expected.argmax(-1).mean() < 0.9
     assert np.abs(scores - expected).max() < 1e-5
+
+
+def test_task_library_runs_float_float16_and_int8_files(task_library, trained, exports, texts):
+    model, _ = trained
+    expected = _keras_probabilities(model, texts)
+    scores, labels = task_library.classify(task_library.load(exports["none"]), texts)
+    assert labels == LABELS and np.abs(scores - expected).max() < 1e-5
+    for quantization in ("float16", "int8"):
+        scores, _ = task_library.classify(task_library.load(exports[quantization]), texts)
+        predict = tflite_predictor(exports[quantization], trim_padding=False)
+        litert = np.concatenate([predict(feed) for feed in client_token_ids(model.preprocessor, texts)])
+        assert (scores.argmax(-1) == litert.argmax(-1)).all()
+    with pytest.raises(RuntimeError, match="FULLY_CONNECTED' version '12'"):
+        task_library.load(exports["dynamic"])

@@ -9,8 +9,8 @@ each checked for parity against the Keras model it came from.
 
 Every export gets a `metadata.json` beside it (see `artifacts.py`). A `.tflite` also
 carries TFLite Model Metadata for on-device clients (`client_metadata.py`,
-`tflite_metadata.py`); `mediapipe_client.py` runs one through MediaPipe's
-TextClassifier from Python.
+`tflite_metadata.py`); `device_clients.py` runs one through MediaPipe's
+TextClassifier or the Task Library's BertNLClassifier from Python.
 """
 
 from keras_tinybert.export.artifacts import (
