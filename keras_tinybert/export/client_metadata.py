@@ -138,11 +138,13 @@ def _pair_task(source):
         return "the student's text_inputs " + "/".join(text_inputs)
     task = source.get("task")
     if task:
-        from keras_tinybert.data.tasks import GLUE_TASKS
+        from keras_tinybert.data.tasks import get_task
 
-        spec = GLUE_TASKS.get(str(task).lower())
-        if spec is not None and spec.is_pair:
-            return f"{task}"
+        try:
+            if get_task(task).is_pair:
+                return str(task)
+        except ValueError:  # not a GLUE task: nothing known about its inputs
+            pass
     return None
 
 
