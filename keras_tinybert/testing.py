@@ -192,3 +192,32 @@ def tiny_distiller(optimizer, stage="joint", student_dropout=None):
     distiller = kt.Distiller(teacher, student, stage=stage)
     distiller.compile(optimizer=optimizer)
     return distiller
+
+
+def tiny_sentencepiece_classifier(sentences, case_folding=True, sequence_length=32, seed=0):
+    """A tiny `AlbertTextClassifier` over a SentencePiece model trained here on
+    `sentences` (unigram, about 40 pieces, with ALBERT's [CLS], [SEP], <pad>, <unk> and
+    [MASK]). `case_folding`: the model's normaliser lower-cases (`nmt_nfkc_cf`), as an
+    uncased model's does; else it keeps case (`nmt_nfkc`)."""
+    import io
+
+    import sentencepiece
+
+    model = io.BytesIO()
+    text = list(sentences) + [s.title() for s in sentences[: len(sentences) // 4]]
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(text), model_writer=model, vocab_size=40, model_type="unigram",
+        pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>",
+        bos_piece="[CLS]", eos_piece="[SEP]", user_defined_symbols="[MASK]",
+        normalization_rule_name="nmt_nfkc_cf" if case_folding else "nmt_nfkc",
+        minloglevel=2,
+    )
+    tokenizer = keras_hub.models.AlbertTokenizer(proto=model.getvalue())
+    preprocessor = keras_hub.models.AlbertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.AlbertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, num_groups=1,
+        num_inner_repetitions=1, embedding_dim=16, hidden_dim=32, intermediate_dim=64,
+        max_sequence_length=max(64, sequence_length), dropout=0.0,
+    )
+    return keras_hub.models.AlbertTextClassifier(backbone, 2, preprocessor=preprocessor, dropout=0.0)

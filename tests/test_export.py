@@ -252,10 +252,11 @@ def test_float_tflite_takes_any_batch_and_length(float_tflite, student, sentence
     from keras_tinybert.export.parity import tflite_predictor
 
     predict = tflite_predictor(float_tflite, trim_padding=False)
+    assert predict.output == "log_probabilities"  # the file's one output is probabilities
     ids = kt_export.token_ids(student.preprocessor, sentences)
     for batch, length in [(1, 32), (5, 12), (17, 7)]:
         cut = {name: array[:batch, :length] for name, array in ids.items()}
-        np.testing.assert_allclose(predict(cut), student(cut, training=False), atol=1e-4)
+        np.testing.assert_allclose(predict(cut), tf.nn.log_softmax(student(cut, training=False)), atol=1e-4)
 
 
 def _op_input_types(path):
@@ -275,8 +276,10 @@ def test_int8_is_full_integer(int8_tflite, sentences):
     assert all(types[0] == "int8" and types[1] == "int8" for types in matmuls)
     softmaxes = [types for name, types in ops if name == "SOFTMAX"]
     assert any(types == ["int8"] for types in softmaxes)  # attention probabilities in int8
-    # the layer-norm variance, rewritten as SUB and MUL, stays int8
-    assert all(types == ["int8", "int8"] for name, types in ops if name in ("SUB", "MUL"))
+    # the layer-norm variance, rewritten as SUB and MUL, stays int8 (the int32 SUBs are
+    # the length guard's index arithmetic, `truncate_like_keras`)
+    assert all(types == ["int8", "int8"] for name, types in ops if name in ("SUB", "MUL") and "int32" not in types)
+    assert sum(name == "SUB" and types == ["int8", "int8"] for name, types in ops) == 5
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))
@@ -294,12 +297,14 @@ def test_int8_rewrites_let_xnnpack_run_attention_and_layer_norms(int8_tflite, st
     from keras_tinybert.export.parity import xnnpack_coverage
 
     raw = out_dir / "int8_unrewritten.tflite"
-    raw.write_bytes(litert.convert(student, "int8", litert._calibration_inputs(student, sentences, None)))
+    raw.write_bytes(litert.convert(student, "int8", litert._calibration_inputs(student, sentences, None),
+                                   max_length=litert.input_length_limit(student, None)))
     kt_export.metadata_path(raw).write_text(kt_export.metadata_path(int8_tflite).read_text())
     ids = kt_export.token_ids(student.preprocessor, sentences[:4])
     before, after = xnnpack_coverage(raw, ids), xnnpack_coverage(int8_tflite, ids)
     assert before["BATCH_MATMUL"] == (0, 4) and before["SQUARED_DIFFERENCE"] == (0, 5)
-    assert after["BATCH_MATMUL"] == (4, 4) and after["SUB"] == (5, 5) and after["MUL"] == (22, 22)
+    # SUB: the 5 int8 layer-norm differences; the length guard's 2 int32 SUBs stay in LiteRT
+    assert after["BATCH_MATMUL"] == (4, 4) and after["SUB"] == (5, 7) and after["MUL"] == (22, 22)
     assert "SQUARED_DIFFERENCE" not in after
     metadata = json.loads(kt_export.metadata_path(int8_tflite).read_text())
     assert metadata["int8_rewrites"] == {"symmetric_matmul_operands": 4, "squared_difference_split": 5}
@@ -360,7 +365,7 @@ def text_file(out_dir):
 
 
 def _table_rows(printed):
-    return [line.split() for line in printed.splitlines()[2:] if line and not line.startswith("metadata:")]
+    return [line.split() for line in printed.splitlines()[2:] if line and not line.startswith(("metadata:", "client metadata:"))]
 
 
 def test_cli_tflite_export_prints_a_verified_table(student_dir, text_file, out_dir, capsys):
@@ -374,8 +379,24 @@ def test_cli_tflite_export_prints_a_verified_table(student_dir, text_file, out_d
     assert row[1:3] == ["serving_default", "dynamic"]
     assert float(row[3]) == pytest.approx(output.stat().st_size / 1e6, abs=0.01)
     assert row[6] == "40"  # sentences after the 20 used for calibration
+    assert float(row[7]) < 1.0 and row[8].endswith("%")  # fed as a client feeds it
+    assert "client metadata: written" in printed  # MediaPipe runs it on raw text
     metadata = json.loads(kt_export.metadata_path(output).read_text())
     assert metadata["teacher"] == "tiny BERT teacher" and metadata["quantization"] == "dynamic"
+    assert metadata["client_metadata"] is True and metadata["outputs"] == ["probabilities"]
+
+
+def test_cli_says_why_a_file_has_no_client_metadata(student_dir, out_dir, capsys):
+    (student_dir / "config.json").write_text(json.dumps({"task": "mnli"}))
+    try:
+        code = cli.main(["export", "--model", str(student_dir), "--format", "tflite", "--outputs", "logits",
+                         "--num-verify", "8", "--output", str(out_dir / "cli" / "pairs.tflite")])
+    finally:
+        (student_dir / "config.json").unlink()
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "client metadata: NOT written" in printed and "mnli is a sentence-pair task" in printed
+    assert json.loads(kt_export.metadata_path(out_dir / "cli" / "pairs.tflite").read_text())["outputs"] == ["logits"]
 
 
 def test_cli_saved_model_verifies_both_signatures(student_dir, text_file, out_dir, capsys):
@@ -392,6 +413,7 @@ def test_cli_saved_model_verifies_both_signatures(student_dir, text_file, out_di
     [
         (["--format", "saved_model", "--quantize", "int8"], "--quantize applies to --format tflite"),
         (["--format", "tflite", "--quantize", "int8"], "int8 needs --data"),
+        (["--format", "saved_model", "--outputs", "logits"], "--outputs applies to --format tflite"),
     ],
 )
 def test_cli_rejects_bad_combinations(student_dir, out_dir, capsys, extra, message):

@@ -8,11 +8,17 @@ see `keras_tinybert/export/artifacts.py`. `--data` gives real sentences: a GLUE 
 folder (its `train.tsv` calibrates int8, its `dev.tsv` verifies), a TSV with a
 `sentence` column, or a text file with one sentence per line. Without `--data`, parity
 is checked on random token ids and int8 is refused (it must be calibrated on text).
+
+A `.tflite` carries TFLite Model Metadata, so that MediaPipe Tasks' TextClassifier
+runs it on raw text, unless the student cannot be read that way (the command says
+why); `--outputs` picks probabilities (default), logits or both.
 """
 
 import csv
+import json
 import pathlib
 import sys
+import warnings
 
 import numpy as np
 
@@ -31,6 +37,11 @@ def add_arguments(parser):
     parser.add_argument("--data", help="real sentences: GLUE task folder, TSV with a 'sentence' column, or text file")
     parser.add_argument("--num-calibration", type=int, default=500, help="int8 calibration sentences (default 500)")
     parser.add_argument("--num-verify", type=int, default=1000, help="sentences to verify on (default 1000)")
+    parser.add_argument(
+        "--outputs", choices=("probabilities", "logits", "both"), default=None,
+        help="tflite: the output(s) of the file (default: probabilities, the one output MediaPipe's "
+             "TextClassifier and the Task Library read; logits for a one-output model)",
+    )
 
 
 def run(args):
@@ -42,7 +53,11 @@ def run(args):
     if args.quantize == "int8" and not args.data:
         print("error: --quantize int8 needs --data (real sentences to calibrate on).", file=sys.stderr)
         return 2
+    if args.format == "saved_model" and args.outputs:
+        print("error: --outputs applies to --format tflite; a SavedModel has both.", file=sys.stderr)
+        return 2
     model, metadata = export.load_student(args.model)
+    metadata = {**_run_task(args.model), **metadata}
     preprocessor = getattr(model, "preprocessor", None)
     calibration, verification = _sentences(args) if args.data else (None, None)
     if verification is not None and preprocessor is None:
@@ -56,23 +71,52 @@ def run(args):
         text = preprocessor is None or not isinstance(verification, dict)
         signatures = ["serving_default", "serve_token_ids"] if text else ["serve_token_ids"]
     else:
-        artifact = export.tflite(
-            model, args.output, quantization=args.quantize,
-            representative_data=calibration, metadata=metadata,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", export.ClientMetadataWarning)  # printed below
+            artifact = export.tflite(
+                model, args.output, quantization=args.quantize,
+                representative_data=calibration, metadata=metadata, outputs=args.outputs,
+            )
         signatures = [None]
     results = [export.verify(artifact, model, verification, signature=s) for s in signatures]
     print(format_table(results, args.quantize))
     print(f"metadata: {export.metadata_path(artifact)}")
+    if args.format == "tflite":
+        print(client_summary(json.loads(export.metadata_path(artifact).read_text())))
     return 0
 
 
+def client_summary(export_metadata):
+    """One line: whether the file runs on raw text in on-device clients, and why not."""
+    if export_metadata["client_metadata"]:
+        return ("client metadata: written (tokenizer, vocabulary, labels): MediaPipe's TextClassifier "
+                "and the Task Library's BertNLClassifier run this file on raw text")
+    return ("client metadata: NOT written, the file runs on token ids only: "
+            + "; ".join(export_metadata["client_problems"]))
+
+
+def _run_task(model_path):
+    """{"task": ...} from a run's config.json beside the model, if it names one (a
+    sentence-pair task cannot be MediaPipe-ready)."""
+    path = pathlib.Path(model_path)
+    config = (path if path.is_dir() else path.parent) / "config.json"
+    try:
+        task = json.loads(config.read_text()).get("task")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {"task": task} if isinstance(task, str) else {}
+
+
 def format_table(results, quantization):
-    """One row per verified signature: size, max abs diff, argmax agreement."""
-    rows = [("artifact", "signature", "quantization", "size MB", "max abs diff", "agreement", "n")]
+    """One row per verified signature: size, max abs diff, argmax agreement; for a
+    `.tflite` also the same fed as an on-device client feeds it (batch 1, untruncated)."""
+    rows = [("artifact", "signature", "quantization", "size MB", "max abs diff", "agreement", "n",
+             "client max abs diff", "client agreement")]
     for r in results:
+        client = ("-", "-") if r.client_agreement is None else (
+            f"{r.client_max_abs_diff:.2e}", f"{r.client_agreement:.2%}")
         rows.append((r.artifact, r.signature, quantization, f"{r.size_mb:.2f}",
-                     f"{r.max_abs_diff:.2e}", f"{r.agreement:.2%}", str(r.num_examples)))
+                     f"{r.max_abs_diff:.2e}", f"{r.agreement:.2%}", str(r.num_examples), *client))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -7,7 +7,10 @@ each checked for parity against the Keras model it came from.
                      representative_data=train_sentences[:500])
     print(kt_export.verify(version_dir, student, dev_sentences))
 
-Every export gets a `metadata.json` beside it (see `artifacts.py`).
+Every export gets a `metadata.json` beside it (see `artifacts.py`). A `.tflite` also
+carries TFLite Model Metadata for on-device clients (`client_metadata.py`,
+`tflite_metadata.py`); `device_clients.py` runs one through MediaPipe's
+TextClassifier or the Task Library's BertNLClassifier from Python.
 """
 
 from keras_tinybert.export.artifacts import (
@@ -18,12 +21,14 @@ from keras_tinybert.export.artifacts import (
     metadata_path,
     token_ids,
 )
-from keras_tinybert.export.litert import QUANTIZATIONS, tflite
+from keras_tinybert.export.litert import OUTPUTS, QUANTIZATIONS, ClientMetadataWarning, tflite
 from keras_tinybert.export.parity import Parity, verify
 from keras_tinybert.export.rest import serving_response
 from keras_tinybert.export.savedmodel import saved_model
 
 __all__ = [
+    "ClientMetadataWarning",
+    "OUTPUTS",
     "INPUT_NAMES",
     "OUTPUT_NAMES",
     "QUANTIZATIONS",

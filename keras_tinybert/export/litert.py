@@ -1,10 +1,19 @@
-"""TFLite (LiteRT) export: float32, float16, dynamic-range and full-integer int8.
+"""TFLite (LiteRT) export: float32, float16, dynamic-range and full-integer int8, that
+on-device clients run on raw text.
 
-The TFLite model takes token ids, never raw text: TF Text's tokenizer ops are not in
-the LiteRT runtime, so on device the app tokenises (WordPiece, same vocabulary: check
-`vocabulary_sha256` in the metadata) and feeds int32 `token_ids`, `segment_ids`,
-`padding_mask`. Batch and length are dynamic (-1); the interpreter resizes per call.
-Only TFLite builtin ops are used, so the plain LiteRT runtime runs it (no Flex delegate).
+The graph takes token ids, never raw text: TF Text's tokenizer ops are not in the LiteRT
+runtime. Its three int32 inputs (`token_ids`, `segment_ids`, `padding_mask`, in that
+order: the TFLite Task Library reads them by position) take any batch and length; an
+input longer than the preprocessor's sequence length L is cut in the graph as Keras'
+preprocessor cuts text ([CLS], the first L-2 pieces, the final [SEP]:
+`truncate_like_keras`), so a client that feeds every word piece gets Keras' logits and
+never runs past the position table. One output by default, `probabilities`; logits
+through `outputs=`. TFLite Model Metadata (`client_metadata.py`: tensor roles,
+tokenizer and vocabulary, labels) makes the file run on raw text in MediaPipe Tasks'
+TextClassifier (Android, iOS, web) and the Task Library's BertNLClassifier; a student
+those clients would tokenise differently (cased vocabulary, sentence pairs, byte-level
+BPE) is written without it, with a warning saying why. Only TFLite builtin ops are
+used, so the plain LiteRT runtime runs it (no Flex delegate).
 
 The int8 graph gets two rewrites after conversion (`xnnpack_int8_rewrites`), adding only
 int8 ops, so that LiteRT's default CPU delegate (XNNPACK) runs the attention and the
@@ -17,20 +26,29 @@ import copy
 import functools
 import pathlib
 import tempfile
+import warnings
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_tinybert.export import client_metadata, tflite_metadata
 from keras_tinybert.export.artifacts import (
     build_metadata,
     find_preprocessor,
     metadata_path,
+    token_id_spec,
     token_ids,
     write_json,
 )
-from keras_tinybert.export.savedmodel import token_id_archive
 
 QUANTIZATIONS = (None, "dynamic", "float16", "int8")
+OUTPUTS = ("probabilities", "logits", "both")
+
+
+class ClientMetadataWarning(UserWarning):
+    """A `.tflite` was written without client metadata: on-device clients would not
+    read text the way the Keras preprocessor does (the message says why)."""
 
 
 def tflite(
@@ -40,6 +58,7 @@ def tflite(
     representative_data=None,
     preprocessor=None,
     metadata=None,
+    outputs=None,
 ):
     """Convert `model` to a `.tflite` file at `path`; return the path.
 
@@ -50,35 +69,110 @@ def tflite(
       "int8"     full-integer: int8 weights *and* activations, calibrated on
                  `representative_data` (real sentences, tokenised with `preprocessor` or
                  the model's own; or a dict of int32 token-id arrays). Inputs stay int32
-                 token ids (they are indices); outputs are dequantised float32 logits.
+                 token ids (they are indices); outputs are float32.
                  Rewritten for XNNPACK (`xnnpack_int8_rewrites`); the metadata counts
                  the rewrites under `int8_rewrites`.
+    outputs: "probabilities" (default; the one float32 [batch, num_classes] output
+      that MediaPipe and the Task Library read), "logits" (the default for a
+      one-output, i.e. regression, model), or "both" (logits, then probabilities).
+      The softmax runs in float32 after the graph, int8 included.
+    metadata: the student's own metadata (label names, teacher, task...).
+
+    The file carries TFLite Model Metadata for on-device clients unless
+    `client_metadata.client_problems` finds a reason they would read text differently
+    from Keras; then a `ClientMetadataWarning` names it and the plain file is written.
+    `<name>.metadata.json` beside it records `client_metadata` (true/false) and
+    `client_problems`.
     """
     quantization = normalize_quantization(quantization)
     path = pathlib.Path(path)
     _check_output(path)
+    preprocessor = find_preprocessor(model, preprocessor)
+    output_names = normalize_outputs(outputs, int(model.output_shape[-1]))
+    max_length = input_length_limit(model, preprocessor)
     calibration = None
     if quantization == "int8":
         calibration = _calibration_inputs(model, representative_data, preprocessor)
-    content = convert(model, quantization, calibration)
+    content = convert(model, quantization, calibration, max_length=max_length)
     rewrites = None
     if quantization == "int8":
         content, rewrites = xnnpack_int8_rewrites(content)
+    content = client_layout(content, output_names)
+    export_metadata = build_metadata(
+        model,
+        preprocessor,
+        source=metadata,
+        format="tflite",
+        quantization=quantization or "none",
+        calibration_examples=None if calibration is None else len(calibration["token_ids"]),
+        int8_rewrites=rewrites,
+        inputs=list(client_metadata.INPUT_ORDER),
+        outputs=list(output_names),
+        max_input_length=max_length,
+    )
+    problems = client_metadata.client_problems(preprocessor, metadata)
+    if problems:
+        warnings.warn(
+            f"{path} is written without client metadata: MediaPipe's TextClassifier and the "
+            "TFLite Task Library would not read text as the Keras preprocessor does, because "
+            + "; and ".join(problems) + ". The file still runs on token ids.",
+            ClientMetadataWarning,
+            stacklevel=2,
+        )
+    else:
+        content = _with_client_metadata(content, preprocessor, export_metadata, output_names, max_length)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
-    write_json(
-        metadata_path(path),
-        build_metadata(
-            model,
-            preprocessor,
-            source=metadata,
-            format="tflite",
-            quantization=quantization or "none",
-            calibration_examples=None if calibration is None else len(calibration["token_ids"]),
-            int8_rewrites=rewrites,
-        ),
-    )
+    write_json(metadata_path(path), {**export_metadata, "client_metadata": not problems,
+                                     "client_problems": problems})
     return path
+
+
+def _with_client_metadata(content, preprocessor, export_metadata, output_names, max_length):
+    description = (f"{export_metadata['num_classes']}-class text classifier distilled with keras-tinybert; "
+                   f"quantization: {export_metadata['quantization']}.")
+    metadata, files = client_metadata.model_metadata(
+        client_metadata.client_tokenizer(preprocessor), export_metadata["label_names"],
+        output_names, max_length, description,
+    )
+    return tflite_metadata.attach(content, metadata, files)
+
+
+def normalize_outputs(outputs, num_classes):
+    """The graph's outputs, in order: ("probabilities",), ("logits",) or both."""
+    if outputs is None:
+        outputs = "probabilities" if num_classes > 1 else "logits"
+    if outputs not in OUTPUTS:
+        raise ValueError(f"Unknown outputs {outputs!r}; use 'probabilities', 'logits' or 'both'.")
+    if outputs == "both":
+        return ("logits", "probabilities")
+    if outputs == "probabilities" and num_classes == 1:
+        raise ValueError("The model has one output (regression): its softmax is always 1. Use outputs='logits'.")
+    return (outputs,)
+
+
+def input_length_limit(model, preprocessor):
+    """L, the longest input the graph keeps: the preprocessor's sequence length, else
+    the backbone's position table; None if neither is known."""
+    length = getattr(preprocessor, "sequence_length", None)
+    if length is None:
+        length = getattr(getattr(model, "backbone", None), "max_sequence_length", None)
+    return int(length) if length else None
+
+
+def truncate_like_keras(inputs, max_length):
+    """Cut token-id inputs longer than `max_length` as keras-hub's packer cuts a single
+    segment: keep [CLS] and the first L-2 pieces, then the row's last real token (its
+    [SEP]). Shorter inputs pass unchanged. Branch-free (a GATHER per input), so the
+    plain LiteRT runtime and int8 conversion take it; rows may be padded at the end.
+    """
+    length = tf.shape(inputs["token_ids"])[1]
+    kept = tf.minimum(length, max_length)
+    real = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1)
+    last = tf.maximum(kept - 1, real - 1)  # the [SEP] of a row longer than L, else kept-1
+    positions = tf.range(kept)[tf.newaxis, :]
+    index = tf.where(positions == kept - 1, last[:, tf.newaxis], positions)
+    return {name: tf.gather(value, index, batch_dims=1) for name, value in inputs.items()}
 
 
 def normalize_quantization(quantization):
@@ -93,12 +187,21 @@ def normalize_quantization(quantization):
     return quantization
 
 
-def convert(model, quantization=None, calibration=None):
-    """The TFLite flatbuffer bytes for `model` (via a token-id SavedModel), as the
-    converter writes them (`tflite` then applies `xnnpack_int8_rewrites` to int8)."""
+def convert(model, quantization=None, calibration=None, max_length=None):
+    """The TFLite flatbuffer bytes for `model`, as the converter writes them: one
+    `serving_default` signature, token ids in (cut to `max_length` by
+    `truncate_like_keras`), float32 `logits` out. `tflite` then applies
+    `xnnpack_int8_rewrites` (int8) and `client_layout`."""
     with tempfile.TemporaryDirectory() as tmp:
-        archive, serve_token_ids = token_id_archive(model)
-        archive.add_endpoint("serving_default", serve_token_ids)
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+
+        def serve(inputs):
+            if max_length:
+                inputs = truncate_like_keras(inputs, max_length)
+            return {"logits": tf.cast(model(inputs, training=False), tf.float32)}
+
+        archive.add_endpoint("serving_default", tf.function(serve, input_signature=[token_id_spec()]))
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -111,6 +214,84 @@ def convert(model, quantization=None, calibration=None):
             # Fail rather than silently keep float ops: every op must have an int8 kernel.
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         return converter.convert()
+
+
+def client_layout(content, outputs):
+    """Give a converted graph the layout clients read: inputs in `INPUT_ORDER`, and
+    `outputs` ("logits" and/or "probabilities", in that order) as its outputs and its
+    signature's. Probabilities are a float32 SOFTMAX added after the logits (after
+    int8's DEQUANTIZE too, so they are not rounded to int8's 1/256 steps)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    schema = _schema()
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    (graph,), (signature,) = model.subgraphs, model.signatureDefs
+    inputs = {_text(t.name): t.tensorIndex for t in signature.inputs}
+    _renumber_tensors(model, [inputs[name] for name in client_metadata.INPUT_ORDER])
+    graph.inputs = np.arange(len(client_metadata.INPUT_ORDER), dtype=np.int32)
+    logits = {_text(t.name): t.tensorIndex for t in signature.outputs}["logits"]
+    tensors = {"logits": logits}
+    if "probabilities" in outputs:
+        probabilities = copy.deepcopy(graph.tensors[logits])
+        probabilities.name = b"probabilities"
+        model.buffers.append(schema.BufferT())
+        probabilities.buffer = len(model.buffers) - 1
+        graph.tensors.append(probabilities)
+        tensors["probabilities"] = len(graph.tensors) - 1
+        softmax = schema.OperatorT()
+        softmax.opcodeIndex = _opcode(model, "SOFTMAX", version=1)
+        softmax.inputs, softmax.outputs = [logits], [tensors["probabilities"]]
+        softmax.builtinOptionsType = schema.BuiltinOptions.SoftmaxOptions
+        softmax.builtinOptions = schema.SoftmaxOptionsT()
+        softmax.builtinOptions.beta = 1.0
+        graph.operators.append(softmax)
+    graph.outputs = np.array([tensors[name] for name in outputs], np.int32)
+    signature.outputs = []
+    for name in outputs:
+        entry = schema.TensorMapT()
+        entry.name, entry.tensorIndex = name.encode(), tensors[name]
+        signature.outputs.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _renumber_tensors(model, first):
+    """Make tensors `first` the graph's tensors 0, 1, 2...: MediaPipe resizes a dynamic
+    input by its position among the inputs as if it were its tensor index, so input i
+    must be tensor i. Every reference (ops, graph inputs and outputs, signature) is
+    renumbered."""
+    (graph,) = model.subgraphs
+    order = list(first) + [t for t in range(len(graph.tensors)) if t not in set(first)]
+    new_index = np.empty(len(order), np.int64)
+    new_index[order] = np.arange(len(order))
+
+    def renumber(indices):
+        return None if indices is None else [int(new_index[t]) if t >= 0 else t for t in indices]
+
+    graph.tensors = [graph.tensors[t] for t in order]
+    for op in graph.operators:
+        op.inputs, op.outputs, op.intermediates = renumber(op.inputs), renumber(op.outputs), renumber(op.intermediates)
+    graph.inputs, graph.outputs = renumber(graph.inputs), renumber(graph.outputs)
+    for signature in model.signatureDefs:
+        for entry in [*signature.inputs, *signature.outputs]:
+            entry.tensorIndex = int(new_index[entry.tensorIndex])
+
+
+def _opcode(model, name, version):
+    """The index of the operator code (`name`, `version`), added if missing."""
+    schema = _schema()
+    number = getattr(schema.BuiltinOperator, name)
+    for i, code in enumerate(model.operatorCodes):
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == number and code.version == version:
+            return i
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = number
+    code.version = version
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _unpadded_examples(inputs):

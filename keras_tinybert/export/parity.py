@@ -14,11 +14,18 @@ from keras_tinybert.export.artifacts import (
     text_columns,
     token_ids,
 )
+from keras_tinybert.export.client_metadata import wrapping_ids
 
 
 @dataclasses.dataclass
 class Parity:
-    """Export vs Keras on the same inputs: worst logit difference and argmax agreement."""
+    """Export vs Keras on the same inputs: worst difference and argmax agreement.
+
+    `compared` is "logits", or "log_probabilities" for a `.tflite` whose only output
+    is probabilities (then `max_abs_diff` is the worst |log p - Keras' log-softmax| and
+    `export_logits` are log p shifted into Keras' logit frame). The `client_*` fields
+    hold the on-device feed check of a `.tflite` (`client_parity`), else None.
+    """
 
     artifact: str
     signature: str
@@ -28,16 +35,30 @@ class Parity:
     size_mb: float
     export_logits: np.ndarray = dataclasses.field(repr=False)
     keras_logits: np.ndarray = dataclasses.field(repr=False)
+    compared: str = "logits"
+    client_max_abs_diff: float = None
+    client_agreement: float = None
+    client_num_examples: int = None
+    client_longest_input: int = None
 
     def __str__(self):
-        return (
-            f"{self.artifact} [{self.signature}]: {self.size_mb:.2f} MB, max |Δlogit| "
+        what = "logit" if self.compared == "logits" else "log p"
+        text = (
+            f"{self.artifact} [{self.signature}]: {self.size_mb:.2f} MB, max |Δ{what}| "
             f"{self.max_abs_diff:.2e}, argmax agreement {self.agreement:.2%} "
             f"over {self.num_examples} examples"
         )
+        if self.client_agreement is not None:
+            text += (
+                f"; as a client feeds it (batch 1, untruncated, up to {self.client_longest_input} ids): "
+                f"max |Δ{what}| {self.client_max_abs_diff:.2e}, agreement {self.client_agreement:.2%} "
+                f"over {self.client_num_examples} texts"
+            )
+        return text
 
 
-def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_size=32, trim_padding=True):
+def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_size=32, trim_padding=True,
+           client_check=True):
     """Run `artifact` (a `.tflite` file or a SavedModel) and `model` on `inputs`.
 
     `inputs` are raw sentences, a dict of sentence columns (pairs, named as the
@@ -45,15 +66,25 @@ def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_siz
     to a SavedModel's raw-string `serving_default` (so the in-graph tokenizer is checked
     too) and are tokenised with `preprocessor` (default: the model's) for everything
     else. `signature` forces a SavedModel signature. `trim_padding`: see
-    `tflite_predictor`. Returns a `Parity`.
+    `tflite_predictor`. A `.tflite` with only probabilities is compared in log space
+    (log p against Keras' log-softmax). With `client_check`, sentences are also fed to
+    a `.tflite` the way an on-device client feeds them (`client_parity`: batch 1,
+    untruncated, plus one over-long text). Returns a `Parity`.
     """
     artifact = pathlib.Path(artifact)
     if not artifact.exists():
         raise FileNotFoundError(f"No export at {artifact}.")
     is_text = not is_token_ids(inputs)
     ids = token_ids(find_preprocessor(model, preprocessor), inputs) if is_text else _as_int32(inputs)
+    output = "logits"
+    client = {}
     if artifact.suffix == ".tflite":
-        signature, predict, feed = "serving_default", tflite_predictor(artifact, trim_padding=trim_padding), ids
+        predict = tflite_predictor(artifact, trim_padding=trim_padding)
+        signature, feed, output = "serving_default", ids, predict.output
+        if client_check and is_text and not isinstance(inputs, dict):
+            difference, agreement, count, longest = client_parity(artifact, model, inputs, preprocessor)
+            client = dict(client_max_abs_diff=difference, client_agreement=agreement,
+                          client_num_examples=count, client_longest_input=longest)
     else:
         artifact = latest_version(artifact)
         signature, predict = saved_model_predictor(artifact, signature, text=is_text)
@@ -64,20 +95,30 @@ def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_siz
             feed = _text_feed(inputs, predict.input_names)
     exported = _batched(predict, feed, batch_size)
     reference = _batched(lambda batch: model(batch, training=False), ids, batch_size)
+    difference, agreement = _compare(exported, reference, output)
+    if output == "log_probabilities":  # in Keras' logit frame: log p + logsumexp(logits)
+        exported = exported + tf.reduce_logsumexp(reference, axis=-1, keepdims=True).numpy()
     return Parity(
         artifact=str(artifact),
         signature=signature,
         num_examples=len(reference),
-        max_abs_diff=float(np.max(np.abs(exported - reference))),
-        agreement=float(np.mean(exported.argmax(-1) == reference.argmax(-1))),
+        max_abs_diff=difference,
+        agreement=agreement,
         size_mb=artifact_size_mb(artifact),
         export_logits=exported,
         keras_logits=reference,
+        compared=output,
+        **client,
     )
 
 
 def tflite_predictor(path, num_threads=None, trim_padding=True):
-    """A function: dict of int32 arrays -> float32 logits, through the LiteRT interpreter.
+    """A function: dict of int32 arrays -> float32 scores, through the LiteRT interpreter.
+
+    The scores are the file's `logits` output; for a file with `probabilities` only,
+    their logarithm (floored at log of the smallest normal float32): logits up to a
+    constant per row, which is all argmax and `verify` need. `predict.output` says
+    which ("logits" or "log_probabilities").
 
     With `trim_padding`, each batch runs at its longest real length (keras-hub pads at
     the end; the TFLite graph takes any length), as an app would run it: less compute,
@@ -93,15 +134,73 @@ def tflite_predictor(path, num_threads=None, trim_padding=True):
 
     interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
     runner = interpreter.get_signature_runner("serving_default")
+    output = "logits" if "logits" in runner.get_output_details() else "probabilities"
 
     def predict(batch):
         length = batch["token_ids"].shape[1]
         if trim_padding:
             length = max(1, int(np.asarray(batch["padding_mask"]).astype(bool).sum(axis=1).max()))
-        return runner(**{name: batch[name][:, :length] for name in INPUT_NAMES})["logits"]
+        scores = runner(**{name: batch[name][:, :length] for name in INPUT_NAMES})[output]
+        return scores if output == "logits" else log_floored(scores)
 
     predict.input_names = INPUT_NAMES
+    predict.output = "logits" if output == "logits" else "log_probabilities"
     return predict
+
+
+def log_floored(probabilities):
+    """log p, with p floored at the smallest normal float32 (a softmax underflows there)."""
+    return np.log(np.maximum(np.asarray(probabilities, "float32"), np.finfo("float32").tiny))
+
+
+def client_parity(path, model, sentences, preprocessor=None):
+    """Run a `.tflite` as an on-device client feeds it, and compare with Keras.
+
+    Each sentence is tokenised with the Keras tokenizer but not cut or padded:
+    `[CLS] every piece [SEP]`, batch 1 (what MediaPipe's TextClassifier and the Task
+    Library's BertNLClassifier send), plus one synthetic text longer than both the
+    preprocessor's sequence length and the position table (the sentences' words,
+    repeated). Keras runs the same text through its own preprocessor, which cuts
+    it. Returns `(max |Δ|, argmax agreement, count, longest input in ids)`.
+    """
+    preprocessor = find_preprocessor(model, preprocessor)
+    texts = list(sentences) + [_overlong_text(model, preprocessor, sentences)]
+    feeds = client_token_ids(preprocessor, texts)
+    predict = tflite_predictor(path, trim_padding=False)
+    exported = np.concatenate([predict(feed) for feed in feeds])
+    reference = _batched(lambda batch: model(batch, training=False), token_ids(preprocessor, texts), 32)
+    difference, agreement = _compare(exported, reference, predict.output)
+    return difference, agreement, len(texts), max(len(feed["token_ids"][0]) for feed in feeds)
+
+
+def client_token_ids(preprocessor, texts):
+    """[{input: int32 [1, n]}]: each text as `[CLS] pieces [SEP]`, untruncated."""
+    pieces = preprocessor.tokenizer([str(t) for t in texts])
+    pieces = pieces.to_list() if hasattr(pieces, "to_list") else [list(np.asarray(p)) for p in pieces]
+    start, end = wrapping_ids(preprocessor)
+    feeds = []
+    for row in pieces:
+        ids = np.array([start, *row, end], dtype="int32")[np.newaxis]
+        feeds.append({"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)})
+    return feeds
+
+
+def _overlong_text(model, preprocessor, sentences):
+    """Words of the sentences, repeated, more of them than the preprocessor's sequence
+    length and the backbone's position table (every word is at least one piece)."""
+    limit = max(getattr(preprocessor, "sequence_length", 0) or 0,
+                getattr(getattr(model, "backbone", None), "max_sequence_length", 0) or 0)
+    words = " ".join(str(s) for s in sentences).split() or ["a"]
+    return " ".join(words[i % len(words)] for i in range(limit + 2))
+
+
+def _compare(exported, reference, output):
+    """(max |Δ|, argmax agreement) of exported scores against Keras logits; for
+    log-probabilities, against Keras' log-softmax, floored the same way."""
+    if output == "log_probabilities":
+        reference = log_floored(tf.nn.softmax(reference, axis=-1).numpy())
+    return (float(np.max(np.abs(exported - reference))),
+            float(np.mean(exported.argmax(-1) == reference.argmax(-1))))
 
 
 def xnnpack_coverage(path, inputs, num_threads=1):
