@@ -12,12 +12,17 @@ the four are trained (§3.2):
 - ``"prediction"``: the prediction loss alone (second half);
 - ``"joint"``: all four at once (a single-stage shortcut, not the paper's recipe).
 
-``loss_weights`` re-weights them; a loss whose weight is 0 is not trained. The
-learnable projections W_e (embeddings) and W_h (hidden states) that map the
-student's width to the teacher's belong to the distiller, never to the student.
+``loss_weights`` re-weights them; a loss whose weight is 0 is not trained. Each
+term is an object (`distillation_loss.py`) that names the taps it reads and the
+projection it uses and checks the teacher/student pair; a stage is a list of
+``(loss, weight)`` pairs and the distiller loops over it, so a user's own loss joins
+through ``extra_losses`` without a change here. The learnable projections W_e
+(embeddings) and W_h (hidden states) that map the student's width to the teacher's
+belong to the distiller, never to the student.
 """
 
 import json
+import logging
 
 import keras
 import tensorflow as tf
@@ -25,9 +30,16 @@ from keras import ops
 from keras.src.trainers.compile_utils import MetricsList
 
 from keras_tinybert import losses
-from keras_tinybert.data.inputs import TEACHER_LOGITS
+from keras_tinybert.distillation_loss import (
+    DistillationLoss,
+    check_choice,
+    tinybert_losses,
+)
 from keras_tinybert.layer_map import layer_map as make_layer_map
-from keras_tinybert.taps import Taps, backbone_of
+from keras_tinybert.layout import REQUIRED_KEYS, TEACHER_LOGITS, token_inputs
+from keras_tinybert.taps import Taps, vocabulary_size
+
+logger = logging.getLogger(__name__)
 
 LOSS_NAMES = ("embedding", "attention", "hidden", "prediction")
 STAGES = {
@@ -36,7 +48,9 @@ STAGES = {
     "prediction": ("prediction",),
     "joint": LOSS_NAMES,
 }
-REQUIRED_INPUTS = ("token_ids", "padding_mask")
+# Logged even when the stage does not train them, whenever both models give their
+# taps: they need no learned projection.
+MONITORED = ("prediction",)
 
 
 def _vocabulary(model):
@@ -52,8 +66,7 @@ def _vocabulary(model):
 
 def check_vocabularies(teacher, student):
     """Teacher and student must read the same token ids (error otherwise)."""
-    t_size = backbone_of(teacher).vocabulary_size
-    s_size = backbone_of(student).vocabulary_size
+    t_size, s_size = vocabulary_size(teacher), vocabulary_size(student)
     if t_size != s_size:
         raise ValueError(
             f"Vocabulary mismatch: the teacher has {t_size} token embeddings and "
@@ -89,6 +102,55 @@ def _resolve_weights(stage, loss_weights):
     if not any(weights.values()):
         raise ValueError(f"All loss weights are 0 ({weights}): nothing to train.")
     return weights
+
+
+def _head_pair(head):
+    """(teacher_head, student_head) from the Distiller's `head` argument."""
+    if head is None:
+        return None, None
+    if (isinstance(head, (tuple, list)) and len(head) == 2
+            and all(h is None or callable(h) for h in head)):
+        return tuple(head)
+    raise ValueError(
+        f"head must be a pair (teacher_head, student_head), each None (the "
+        f"model's own head) or a callable head(sequence_output, training) -> "
+        f"logits; got {head!r}."
+    )
+
+
+def _extra_losses(extra_losses):
+    """[(loss, weight)] from `extra_losses` (a bare loss object means weight 1)."""
+    pairs = []
+    for item in extra_losses or ():
+        loss, weight = item if isinstance(item, (tuple, list)) else (item, 1.0)
+        if not isinstance(loss, DistillationLoss):
+            raise ValueError(
+                f"extra_losses takes kt.distillation_loss.DistillationLoss objects "
+                f"(or (loss, weight) pairs); got {loss!r}. Subclass "
+                f"DistillationLoss: set `name`, `taps`, and write `compute_loss`."
+            )
+        taken = set(LOSS_NAMES) | {"total"} | {other.name for other, _ in pairs}
+        if loss.name in taken:
+            raise ValueError(
+                f"Extra loss name {loss.name!r} is taken (TinyBERT's losses are "
+                f"{LOSS_NAMES}; names must be unique): give {type(loss).__name__} "
+                f"another `name`."
+            )
+        pairs.append((loss, float(weight)))
+    return pairs
+
+
+def _taps(model, head, logits):
+    """`Taps` with the logits path when `logits` is True (a trained loss needs it;
+    Taps raises when it cannot read the head), none when False, and when
+    ``"monitor"`` only if Taps can read the head (the monitor is then off)."""
+    if logits != "monitor":
+        return Taps(model, head=head, logits=logits)
+    try:
+        return Taps(model, head=head, logits=True)
+    except ValueError as error:  # a head Taps cannot read: monitor off
+        logger.info("prediction_loss not monitored: %s", error)
+        return Taps(model, head=head, logits=False)
 
 
 TEACHER_PRECISIONS = ("float32", "bfloat16")
@@ -168,6 +230,25 @@ class Distiller(keras.Model):
             frozen teacher's forward pass under ``mixed_bfloat16`` (a copy of the
             teacher; its outputs are cast back to float32 for the losses). Faster
             on CPUs with AVX512-BF16/AMX and on TPUs; see docs/PERFORMANCE.md.
+        head: for task models whose head `kt.Taps` cannot read: a pair
+            ``(teacher_head, student_head)``, each None (the model's own head) or
+            a callable ``head(sequence_output, training) -> logits`` applied to the
+            last block's output [B, T, d]. The student's head must use the
+            student's own layers (only those are trained); with
+            ``teacher_precision="bfloat16"`` a given teacher head runs as written,
+            on the teacher's float32 layers. Not part of `get_config`: pass it
+            again when rebuilding the distiller.
+        extra_losses: more terms beside TinyBERT's: a list of
+            `kt.distillation_loss.DistillationLoss` objects or ``(loss, weight)``
+            pairs (weight 1 by default; weight 0 logs the loss without training
+            it). Each is logged as ``<name>_loss`` and added to ``loss``.
+
+    The logits path is built only where it is used: the stages that train the
+    prediction loss, and the others when both models are task models whose head
+    `kt.Taps` reads (there ``prediction_loss`` is logged as a monitor). On a model
+    family without attention (F-Net) the stage turns the attention loss off and
+    logs one line saying why; an attention weight given in ``loss_weights`` for
+    such a model is an error.
 
     `fit` logs ``loss`` and ``<name>_loss`` for every trained loss, plus
     ``prediction_loss`` as a monitor whenever both models have logits, and
@@ -187,6 +268,8 @@ class Distiller(keras.Model):
         shared_projection=False,
         prediction_reduction="batch",
         teacher_precision="float32",
+        head=None,
+        extra_losses=None,
         name="tinybert_distiller",
         **kwargs,
     ):
@@ -200,23 +283,25 @@ class Distiller(keras.Model):
         self.shared_projection = bool(shared_projection)
         self.prediction_reduction = prediction_reduction
         self._check_options()
+        tinybert = tinybert_losses(
+            self.temperature, attention_heads, attention_masking, prediction_reduction
+        )
+        self.extra_losses = _extra_losses(extra_losses)
 
         self.teacher = teacher
         self.student = student
         self.teacher.trainable = False
         self.teacher_precision = teacher_precision
-        self.teacher_taps = Taps(_teacher_in(teacher, teacher_precision))
-        self.student_taps = Taps(student)
+        self._build_taps(_teacher_in(teacher, teacher_precision), head, tinybert)
         check_vocabularies(teacher, student)
         self.layer_map = make_layer_map(
             layer_map, self.student_taps.num_layers, self.teacher_taps.num_layers
         )
-        self._check_heads()
-        self._check_logits()
+        self.stage_losses = self._stage_losses(tinybert)
         self._build_projections()
         self._trackers = {
             n: keras.metrics.Mean(name="loss" if n == "total" else f"{n}_loss")
-            for n in ("total",) + LOSS_NAMES
+            for n in ("total",) + LOSS_NAMES + tuple(l.name for l, _ in self.extra_losses)
         }
         for tracker in self._trackers.values():
             tracker._direction = "down"  # what callbacks' mode="auto" looks for
@@ -228,53 +313,68 @@ class Distiller(keras.Model):
 
     # ---------------------------------------------------------------- set-up --
     def _check_options(self):
-        if self.attention_heads not in losses.HEAD_MODES:
-            raise ValueError(
-                f"attention_heads must be one of {losses.HEAD_MODES}, got "
-                f"{self.attention_heads!r}."
-            )
-        if self.attention_masking not in losses.ATTENTION_MASKING:
-            raise ValueError(
-                f"attention_masking must be one of {losses.ATTENTION_MASKING}, got "
-                f"{self.attention_masking!r}."
-            )
-        if self.prediction_reduction not in losses.PREDICTION_REDUCTIONS:
-            raise ValueError(
-                f"prediction_reduction must be one of {losses.PREDICTION_REDUCTIONS}"
-                f", got {self.prediction_reduction!r}."
-            )
+        check_choice("attention_heads", self.attention_heads, losses.HEAD_MODES)
+        check_choice("attention_masking", self.attention_masking,
+                     losses.ATTENTION_MASKING)
+        check_choice("prediction_reduction", self.prediction_reduction,
+                     losses.PREDICTION_REDUCTIONS)
 
-    def _check_heads(self):
-        t, s = self.teacher_taps.num_heads, self.student_taps.num_heads
-        if self.trains("attention") and t != s and self.attention_heads == "same":
-            raise ValueError(
-                f"Head-count mismatch: the teacher has {t} attention heads and the "
-                f"student {s}, so the attention loss cannot compare head i with "
-                f"head i. Build the student with num_heads={t}, or pass "
-                f"attention_heads='mean' to compare the head-averaged scores."
-            )
+    def _build_taps(self, teacher, head, tinybert):
+        """The teacher's and student's `Taps`, with the logits path only where a
+        trained loss reads logits, or for the prediction monitor."""
+        teacher_head, student_head = _head_pair(head)
+        trained = [tinybert[n] for n in LOSS_NAMES if self.weights_by_loss[n]]
+        trained += [loss for loss, weight in self.extra_losses if weight]
+        if any("logits" in loss.taps for loss in trained):
+            self.student_taps = Taps(self.student, head=student_head)
+            self.teacher_taps = Taps(teacher, head=teacher_head)
+            return
+        self.student_taps = _taps(self.student, student_head, "monitor")
+        self.teacher_taps = _taps(
+            teacher, teacher_head, "monitor" if self.student_taps.has_logits else False
+        )
 
-    def _check_logits(self):
-        if self.trains("prediction") and (
-            self.teacher_taps.head is None or self.student_taps.head is None
-        ):
-            who = [n for n, t in (("teacher", self.teacher_taps),
-                                  ("student", self.student_taps)) if t.head is None]
+    def _stage_losses(self, tinybert):
+        """[(loss, weight)]: the stage's trained TinyBERT losses, the monitors and
+        the extra losses, each checked against the two models' taps.
+
+        A stage loss the model family cannot give (attention in F-Net) is turned
+        off with one logged line, unless its weight was given explicitly.
+        """
+        pair = (self.teacher_taps, self.student_taps)
+        stage = []
+        for name in ("embedding", "hidden", "attention", "prediction"):
+            loss, weight = tinybert[name], self.weights_by_loss[name]
+            if not weight:
+                if name in MONITORED and all(t.has_logits for t in pair):
+                    stage.append((loss, 0.0))
+                continue
+            reason = loss.unsupported(*pair)
+            if reason and name not in self.loss_weights_config:
+                logger.warning("The %s loss is off: %s.", name, reason)
+                self.weights_by_loss[name] = 0.0
+                continue
+            loss.validate_model_compatibility(*pair)
+            stage.append((loss, weight))
+        for loss, weight in self.extra_losses:
+            loss.validate_model_compatibility(*pair)
+            stage.append((loss, weight))
+        if not any(weight for _, weight in stage):
             raise ValueError(
-                f"The prediction loss needs logits, but the {' and '.join(who)} "
-                f"{'is a bare backbone' if len(who) == 1 else 'are bare backbones'}"
-                f". Use task models (e.g. BertTextClassifier) for stage "
-                f"{self.stage!r}, or set loss_weights={{'prediction': 0}}."
+                f"All loss weights are 0 ({self.weights_by_loss}): nothing to train."
             )
+        return stage
 
     def _build_projections(self):
-        """W_e and W_h: Dense maps from the student's width to the teacher's."""
+        """W_e and W_h, Dense maps from the student's width to the teacher's, for
+        the trained losses that name them (`DistillationLoss.projection`)."""
         d_s, d_t = self.student_taps.hidden_dim, self.teacher_taps.hidden_dim
+        used = {loss.projection for loss, weight in self.stage_losses if weight}
         self.embedding_projection = self.hidden_projection = None
-        if self.trains("hidden") or (self.shared_projection and self.trains("embedding")):
+        if "hidden" in used or (self.shared_projection and "embedding" in used):
             self.hidden_projection = keras.layers.Dense(d_t, name="hidden_projection")
             self.hidden_projection.build((None, None, d_s))
-        if self.trains("embedding"):
+        if "embedding" in used:
             if self.shared_projection:
                 self.embedding_projection = self.hidden_projection
             else:
@@ -321,7 +421,12 @@ class Distiller(keras.Model):
 
     def trains(self, loss_name):
         """Whether `loss_name` has a non-zero weight in this distiller."""
-        return self.weights_by_loss[loss_name] != 0.0
+        return any(loss.name == loss_name and weight
+                   for loss, weight in self.stage_losses)
+
+    def _reads(self, tap):
+        """Whether a loss of the stage (trained or monitored) reads `tap`."""
+        return any(tap in loss.taps for loss, _ in self.stage_losses)
 
     @property
     def metrics(self):
@@ -346,69 +451,38 @@ class Distiller(keras.Model):
         return self.student(inputs, training=training)
 
     def _check_inputs(self, x):
-        if not isinstance(x, dict) or any(k not in x for k in REQUIRED_INPUTS):
+        if not isinstance(x, dict) or any(k not in x for k in REQUIRED_KEYS):
             got = sorted(x) if isinstance(x, dict) else type(x).__name__
             raise ValueError(
                 f"The distiller needs keras-hub's input dict with keys "
-                f"{REQUIRED_INPUTS} (and 'segment_ids' for BERT); got {got}. "
+                f"{REQUIRED_KEYS} (and 'segment_ids' for BERT); got {got}. "
                 f"Tokenise with the teacher's preprocessor first, e.g. "
                 f"`ds.map(teacher.preprocessor)` or kt.data's loaders."
             )
 
     def compute_losses(self, teacher_out, student_out, padding_mask):
-        """{name: unweighted loss} for every trained (and monitored) loss."""
+        """{name: unweighted loss} for every loss of the stage, trained or
+        monitored (a monitor's value is outside the gradient)."""
+        projections = {"embedding": self.embedding_projection,
+                       "hidden": self.hidden_projection}
         result = {}
-        if self.trains("embedding"):
-            result["embedding"] = losses.embedding_mse(
-                student_out["embedding"],
-                teacher_out["embedding"],
-                self.embedding_projection,
-                self._token_mask(padding_mask),
+        for loss, weight in self.stage_losses:
+            loss.validate_outputs(teacher_out, student_out)
+            value = loss.compute_loss(
+                teacher_out,
+                student_out,
+                padding_mask=padding_mask,
+                layer_pairs=self.layer_map.pairs(),
+                projection=projections.get(loss.projection),
             )
-        pairs = self.layer_map.pairs()
-        if self.trains("hidden"):
-            result["hidden"] = sum(
-                losses.hidden_mse(
-                    student_out["hidden"][m - 1],
-                    teacher_out["hidden"][n - 1],
-                    self.hidden_projection,
-                    self._token_mask(padding_mask),
-                )
-                for m, n in pairs
-            )
-        if self.trains("attention"):
-            result["attention"] = sum(
-                losses.attention_mse(
-                    student_out["attention"][m - 1],
-                    teacher_out["attention"][n - 1],
-                    padding_mask,
-                    masking=self.attention_masking,
-                    heads=self.attention_heads,
-                )
-                for m, n in pairs
-            )
-        if "logits" in teacher_out and "logits" in student_out:
-            loss = losses.prediction_loss(
-                student_out["logits"],
-                teacher_out["logits"],
-                self.temperature,
-                self.prediction_reduction,
-            )
-            # Monitored even when not trained: it needs no learned projection.
-            result["prediction"] = (
-                loss if self.trains("prediction") else ops.stop_gradient(loss)
-            )
+            result[loss.name] = value if weight else ops.stop_gradient(value)
         return result
-
-    def _token_mask(self, padding_mask):
-        return padding_mask if self.attention_masking == "exact" else None
 
     def total_loss(self, loss_values):
         """Σ λ_name · L_name over the trained losses (Eq. 11)."""
+        weights = {loss.name: weight for loss, weight in self.stage_losses}
         return sum(
-            self.weights_by_loss[n] * v
-            for n, v in loss_values.items()
-            if self.trains(n)
+            weights[n] * v for n, v in loss_values.items() if weights.get(n)
         )
 
     def _fused_norms(self):
@@ -416,24 +490,25 @@ class Distiller(keras.Model):
         except under XLA, where that graph is slow: there, Keras' layer."""
         return False if self.jit_compile else None
 
-    def _needs_teacher_internals(self):
-        return any(self.trains(n) for n in ("embedding", "attention", "hidden"))
-
     def _teacher_forward(self, x):
-        """The teacher's taps in inference mode, outside any gradient.
+        """The teacher's taps in inference mode, outside any gradient, and
+        whether the stage reads attention scores.
 
         When the batch carries the teacher's cached logits (`x["teacher_logits"]`,
-        from `kt.data.with_teacher_logits`) and no intermediate loss is trained,
-        the teacher is not run at all.
+        from `kt.data.with_teacher_logits`) and the stage reads nothing but
+        logits, the teacher is not run at all.
         """
-        needs_attention = self.trains("attention")
-        if TEACHER_LOGITS in x and not self._needs_teacher_internals():
+        needs_attention = self._reads("attention")
+        if TEACHER_LOGITS in x and not any(
+            self._reads(tap) for tap in ("embedding", "hidden", "attention")
+        ):
             return {"logits": x[TEACHER_LOGITS]}, needs_attention
         teacher_out = self.teacher_taps(
-            x, training=False, attention=needs_attention, fused_norms=self._fused_norms()
+            token_inputs(x), training=False, attention=needs_attention,
+            fused_norms=self._fused_norms(),
         )
-        teacher_out = tf.nest.map_structure(
-            lambda t: tf.stop_gradient(tf.cast(t, "float32")), teacher_out
+        teacher_out = keras.tree.map_structure(
+            lambda t: ops.stop_gradient(ops.cast(t, "float32")), teacher_out
         )
         return teacher_out, needs_attention
 
@@ -442,7 +517,7 @@ class Distiller(keras.Model):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_inputs(x)
         teacher_out, needs_attention = self._teacher_forward(x)
-        x = {k: v for k, v in x.items() if k != TEACHER_LOGITS}
+        x = token_inputs(x)
         with tf.GradientTape() as tape:
             student_out = self.student_taps(
                 x, training=True, attention=needs_attention
@@ -465,7 +540,7 @@ class Distiller(keras.Model):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_inputs(x)
         teacher_out, needs_attention = self._teacher_forward(x)
-        x = {k: v for k, v in x.items() if k != TEACHER_LOGITS}
+        x = token_inputs(x)
         student_out = self.student_taps(
             x, training=False, attention=needs_attention, fused_norms=self._fused_norms()
         )
@@ -508,6 +583,10 @@ class Distiller(keras.Model):
                 "shared_projection": self.shared_projection,
                 "prediction_reduction": self.prediction_reduction,
                 "teacher_precision": self.teacher_precision,
+                "extra_losses": [
+                    [keras.saving.serialize_keras_object(loss), weight]
+                    for loss, weight in self.extra_losses
+                ],
             }
         )
         return config
@@ -517,4 +596,8 @@ class Distiller(keras.Model):
         config = dict(config)
         for key in ("teacher", "student"):
             config[key] = _deserialize(config[key])
+        config["extra_losses"] = [
+            (keras.saving.deserialize_keras_object(loss), weight)
+            for loss, weight in config.get("extra_losses") or ()
+        ]
         return cls(**config)
