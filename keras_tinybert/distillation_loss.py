@@ -99,8 +99,8 @@ class DistillationLoss:
             return None
         names = " and the ".join(f"{who} ({_model_name(t)})" for who, t in lacking)
         verb = "has" if len(lacking) == 1 else "have"
-        return (f"the {names} {verb} no attention scores: its blocks have no "
-                f"self-attention (F-Net mixes tokens by a Fourier transform)")
+        return (f"the {names} {verb} no attention scores (blocks without "
+                f"self-attention, like F-Net's Fourier mixing)")
 
     def validate_model_compatibility(self, teacher, student):
         """Raise a clear ValueError when the pair (two `kt.Taps`) cannot give it."""
@@ -150,14 +150,25 @@ class DistillationLoss:
         return f"{type(self).__name__}({options})"
 
 
-def _token_mask(masking, padding_mask):
-    """The hidden/embedding MSE leaves padded tokens out only under exact masking
-    (the paper's code averages over every position)."""
-    return padding_mask if masking == "exact" else None
+class _StateMSE(DistillationLoss):
+    """An MSE on token states (embedding or block outputs). Padded tokens count
+    under ``masking="paper"`` (the paper's code averages over every position)
+    and are left out of the mean under ``"exact"``."""
+
+    def __init__(self, masking="paper"):
+        super().__init__()
+        check_choice("masking", masking, losses.ATTENTION_MASKING)
+        self.masking = masking
+
+    def _token_mask(self, padding_mask):
+        return padding_mask if self.masking == "exact" else None
+
+    def get_config(self):
+        return {"masking": self.masking}
 
 
 @keras.saving.register_keras_serializable(package="keras_tinybert")
-class EmbeddingLoss(DistillationLoss):
+class EmbeddingLoss(_StateMSE):
     """L_embd = MSE(E^S W_e, E^T) on the embedding outputs H_0 (Eq. 9).
 
     Args:
@@ -169,26 +180,18 @@ class EmbeddingLoss(DistillationLoss):
     taps = ("embedding",)
     projection = "embedding"
 
-    def __init__(self, masking="paper"):
-        super().__init__()
-        check_choice("masking", masking, losses.ATTENTION_MASKING)
-        self.masking = masking
-
     def compute_loss(self, teacher_outputs, student_outputs, padding_mask=None,
                      projection=None, **kwargs):
         return losses.embedding_mse(
             student_outputs["embedding"],
             teacher_outputs["embedding"],
             projection,
-            _token_mask(self.masking, padding_mask),
+            self._token_mask(padding_mask),
         )
-
-    def get_config(self):
-        return {"masking": self.masking}
 
 
 @keras.saving.register_keras_serializable(package="keras_tinybert")
-class HiddenLoss(DistillationLoss):
+class HiddenLoss(_StateMSE):
     """L_hidn = Σ_m MSE(H^S_m W_h, H^T_g(m)) over the mapped blocks (Eq. 8).
 
     Args:
@@ -199,14 +202,9 @@ class HiddenLoss(DistillationLoss):
     taps = ("hidden",)
     projection = "hidden"
 
-    def __init__(self, masking="paper"):
-        super().__init__()
-        check_choice("masking", masking, losses.ATTENTION_MASKING)
-        self.masking = masking
-
     def compute_loss(self, teacher_outputs, student_outputs, padding_mask=None,
                      layer_pairs=(), projection=None, **kwargs):
-        mask = _token_mask(self.masking, padding_mask)
+        mask = self._token_mask(padding_mask)
         return sum(
             losses.hidden_mse(
                 student_outputs["hidden"][m - 1],
@@ -216,9 +214,6 @@ class HiddenLoss(DistillationLoss):
             )
             for m, n in layer_pairs
         )
-
-    def get_config(self):
-        return {"masking": self.masking}
 
 
 @keras.saving.register_keras_serializable(package="keras_tinybert")

@@ -99,8 +99,6 @@ def _resolve_weights(stage, loss_weights):
                 f"{LOSS_NAMES}."
             )
         weights[name] = float(value)
-    if not any(weights.values()):
-        raise ValueError(f"All loss weights are 0 ({weights}): nothing to train.")
     return weights
 
 
@@ -360,9 +358,9 @@ class Distiller(keras.Model):
             loss.validate_model_compatibility(*pair)
             stage.append((loss, weight))
         if not any(weight for _, weight in stage):
-            raise ValueError(
-                f"All loss weights are 0 ({self.weights_by_loss}): nothing to train."
-            )
+            weights = dict(self.weights_by_loss)
+            weights.update((loss.name, w) for loss, w in self.extra_losses)
+            raise ValueError(f"All loss weights are 0 ({weights}): nothing to train.")
         return stage
 
     def _build_projections(self):
