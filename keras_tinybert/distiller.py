@@ -251,6 +251,12 @@ class Distiller(keras.Model):
     `fit` logs ``loss`` and ``<name>_loss`` for every trained loss, plus
     ``prediction_loss`` as a monitor whenever both models have logits, and
     ``accuracy`` of the student when the data carries labels.
+
+    Backends: TensorFlow runs the distiller's own `train_step` (fused kernels,
+    `tf.distribute`); other backends run Keras' stateless steps, which call
+    `compute_loss` (the same losses and metrics). That needs taps the backend
+    can trace: `kt.Taps` runs TensorFlow kernels today, so JAX waits for its
+    `keras.ops` path (issue 18).
     """
 
     def __init__(
@@ -446,7 +452,7 @@ class Distiller(keras.Model):
     # --------------------------------------------------------------- forward --
     def call(self, inputs, training=False):
         """The student's output: the distiller predicts what the student does."""
-        return self.student(inputs, training=training)
+        return self.student(token_inputs(inputs), training=training)
 
     def _check_inputs(self, x):
         if not isinstance(x, dict) or any(k not in x for k in REQUIRED_KEYS):
@@ -485,8 +491,11 @@ class Distiller(keras.Model):
 
     def _fused_norms(self):
         """Inference-mode layer norms as one oneDNN kernel (`taps.fused_norms_pay`),
-        except under XLA, where that graph is slow: there, Keras' layer."""
-        return False if self.jit_compile else None
+        except under XLA, where that graph is slow, and off TensorFlow, which
+        has no such kernel: there, Keras' layer."""
+        if self.jit_compile or keras.backend.backend() != "tensorflow":
+            return False
+        return None
 
     def _teacher_forward(self, x):
         """The teacher's taps in inference mode, outside any gradient, and
@@ -511,19 +520,21 @@ class Distiller(keras.Model):
         return teacher_out, needs_attention
 
     # ----------------------------------------------------------- train/test --
-    def train_step(self, data):
+    # TensorFlow runs its own `train_step`/`test_step` (the teacher outside the
+    # tape, the fused kernels, `tf.distribute`'s loss scaling). Other backends
+    # (JAX) run Keras' stateless steps, which call `compute_loss`: the same loss
+    # path, backend-agnostic as long as the `Taps` are.
+    def train_step(self, *args):
+        if keras.backend.backend() != "tensorflow":
+            return super().train_step(*args)
+        (data,) = args
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._check_inputs(x)
         teacher_out, needs_attention = self._teacher_forward(x)
-        x = token_inputs(x)
         with tf.GradientTape() as tape:
-            student_out = self.student_taps(
-                x, training=True, attention=needs_attention
+            total, loss_values, student_out = self._student_losses(
+                x, teacher_out, needs_attention, training=True
             )
-            loss_values = self.compute_losses(
-                teacher_out, student_out, x["padding_mask"]
-            )
-            total = self.total_loss(loss_values)
             # Keras' TF optimizer sums the replicas' gradients: divide by their
             # number so that N replicas take the same step as one.
             scaled = keras.src.losses.loss.scale_loss_for_distribution(total)
@@ -532,22 +543,46 @@ class Distiller(keras.Model):
         grads = tape.gradient(scaled, variables)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-        return self._update_metrics(total, loss_values, y, student_out)
+        return self._tf_logs(self._update_metrics(total, loss_values, y, student_out))
 
-    def test_step(self, data):
+    def test_step(self, *args):
+        if keras.backend.backend() != "tensorflow":
+            return super().test_step(*args)
+        (data,) = args
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self.compute_loss(x, y, training=False)
+        return self._tf_logs(self._metrics_list.result())
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        """Σ λ·L of one batch (Eq. 11), with the metrics updated: the loss path of
+        Keras' own steps (every backend but TensorFlow's `train_step`). `y_pred`,
+        the student's plain forward pass, is not used: the losses read taps."""
         self._check_inputs(x)
         teacher_out, needs_attention = self._teacher_forward(x)
+        total, loss_values, student_out = self._student_losses(
+            x, teacher_out, needs_attention, training
+        )
+        self._update_metrics(total, loss_values, y, student_out)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """The logs of the step (updated by `compute_loss`)."""
+        return self._metrics_list.result()
+
+    def _student_losses(self, x, teacher_out, needs_attention, training):
+        """(total, {name: value}, student taps): the student's taps of the batch
+        and the stage's losses against the teacher's taps."""
         x = token_inputs(x)
         student_out = self.student_taps(
-            x, training=False, attention=needs_attention, fused_norms=self._fused_norms()
+            x, training=training, attention=needs_attention,
+            fused_norms=self._fused_norms(),
         )
         loss_values = self.compute_losses(teacher_out, student_out, x["padding_mask"])
-        return self._update_metrics(
-            self.total_loss(loss_values), loss_values, y, student_out
-        )
+        return self.total_loss(loss_values), loss_values, student_out
 
     def _update_metrics(self, total, loss_values, y, student_out):
+        """Update the trackers with one batch; the step's logs."""
         self._trackers["total"].update_state(total)
         logs = {"loss": self._trackers["total"].result()}
         for name, value in loss_values.items():
@@ -558,6 +593,10 @@ class Distiller(keras.Model):
                 self._accuracy.update_state(y, student_out["logits"])
                 logs["accuracy"] = self._accuracy.result()
         self._metrics_list.logged = tuple(logs)
+        return logs
+
+    @staticmethod
+    def _tf_logs(logs):
         if isinstance(tf.distribute.get_strategy(),
                       tf.distribute.MultiWorkerMirroredStrategy):
             # Keras reduces step outputs across workers with MEAN over axis 0,
