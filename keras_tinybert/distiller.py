@@ -36,7 +36,12 @@ from keras_tinybert.distillation_loss import (
     tinybert_losses,
 )
 from keras_tinybert.layer_map import layer_map as make_layer_map
-from keras_tinybert.layout import REQUIRED_KEYS, TEACHER_LOGITS, token_inputs
+from keras_tinybert.layout import (
+    PADDING_MASK,
+    REQUIRED_KEYS,
+    TEACHER_LOGITS,
+    token_inputs,
+)
 from keras_tinybert.taps import Taps, vocabulary_size
 
 logger = logging.getLogger(__name__)
@@ -578,7 +583,7 @@ class Distiller(keras.Model):
             x, training=training, attention=needs_attention,
             fused_norms=self._fused_norms(),
         )
-        loss_values = self.compute_losses(teacher_out, student_out, x["padding_mask"])
+        loss_values = self.compute_losses(teacher_out, student_out, x[PADDING_MASK])
         return self.total_loss(loss_values), loss_values, student_out
 
     def _update_metrics(self, total, loss_values, y, student_out):
