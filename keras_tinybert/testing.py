@@ -1,10 +1,18 @@
-"""Tiny keras-hub BERT models for tests, examples and benchmarks.
+"""Tiny keras-hub models for tests, examples and benchmarks.
 
-Real BERTs take seconds per step on a laptop CPU; these take milliseconds and exercise
-exactly the same code paths (same classes, same layers, a real WordPiece tokenizer).
+Real encoders take seconds per step on a laptop CPU; these take milliseconds and
+exercise exactly the same code paths (same classes, same layers, each family's
+real tokenizer type: WordPiece, byte-level BPE, or a SentencePiece model trained
+here on a few sentences). `tiny_classifier` & co. build BERTs; `tiny_family_model`
+builds any keras-hub text-encoder family (`FAMILIES`), and `check_taps` is the
+harness that compares a model's taps with the model's own forward pass.
 """
 
 import collections
+import dataclasses
+import functools
+import io
+import random
 import re
 
 import keras
@@ -194,25 +202,31 @@ def tiny_distiller(optimizer, stage="joint", student_dropout=None):
     return distiller
 
 
+def train_sentencepiece(sentences, **options):
+    """A SentencePiece model (serialised proto) trained on `sentences` with the
+    trainer's `options` (needs the `sentencepiece` package, a keras-hub
+    dependency)."""
+    import sentencepiece
+
+    proto = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_writer=proto, minloglevel=2, **options)
+    return proto.getvalue()
+
+
 def tiny_sentencepiece_classifier(sentences, case_folding=True, sequence_length=32, seed=0):
     """A tiny `AlbertTextClassifier` over a SentencePiece model trained here on
     `sentences` (unigram, about 40 pieces, with ALBERT's [CLS], [SEP], <pad>, <unk> and
     [MASK]). `case_folding`: the model's normaliser lower-cases (`nmt_nfkc_cf`), as an
     uncased model's does; else it keeps case (`nmt_nfkc`)."""
-    import io
-
-    import sentencepiece
-
-    model = io.BytesIO()
     text = list(sentences) + [s.title() for s in sentences[: len(sentences) // 4]]
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(text), model_writer=model, vocab_size=40, model_type="unigram",
+    proto = train_sentencepiece(
+        text, vocab_size=40, model_type="unigram",
         pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>",
         bos_piece="[CLS]", eos_piece="[SEP]", user_defined_symbols="[MASK]",
         normalization_rule_name="nmt_nfkc_cf" if case_folding else "nmt_nfkc",
-        minloglevel=2,
     )
-    tokenizer = keras_hub.models.AlbertTokenizer(proto=model.getvalue())
+    tokenizer = keras_hub.models.AlbertTokenizer(proto=proto)
     preprocessor = keras_hub.models.AlbertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
     keras.utils.set_random_seed(seed)
     backbone = keras_hub.models.AlbertBackbone(
@@ -221,3 +235,237 @@ def tiny_sentencepiece_classifier(sentences, case_folding=True, sequence_length=
         max_sequence_length=max(64, sequence_length), dropout=0.0,
     )
     return keras_hub.models.AlbertTextClassifier(backbone, 2, preprocessor=preprocessor, dropout=0.0)
+
+
+# ------------------------------------------------------------------ families --
+def tiny_sentences(count=200, seed=0):
+    """`count` short lower-case sentences over the tiny vocabulary's words."""
+    words = [w for w in _WORDS if w.isalpha()]
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(2, 9)))
+            for _ in range(count)]
+
+
+def sentencepiece_proto(pad, unk, bos, eos, mask=None, vocabulary_size=120):
+    """A SentencePiece model (serialised proto) trained on `tiny_sentences`.
+
+    Each argument is ``(id, piece)`` for that special token (id -1: none), as the
+    family's real model has them (ALBERT: ``<pad>`` 0, ``<unk>`` 1, ``[CLS]`` 2,
+    ``[SEP]`` 3; DeBERTaV3: ``[PAD]`` 0, ``[CLS]`` 1, ...). Needs the
+    `sentencepiece` package (a keras-hub dependency).
+    """
+    return _sentencepiece_proto(pad, unk, bos, eos, mask, vocabulary_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _sentencepiece_proto(pad, unk, bos, eos, mask, vocabulary_size):
+    pieces = {f"{name}_id": p[0] for name, p in
+              (("pad", pad), ("unk", unk), ("bos", bos), ("eos", eos))}
+    pieces.update({f"{name}_piece": p[1] for name, p in
+                   (("pad", pad), ("unk", unk), ("bos", bos), ("eos", eos)) if p[0] >= 0})
+    return train_sentencepiece(
+        tiny_sentences(400), vocab_size=vocabulary_size, model_type="unigram",
+        hard_vocab_limit=False, user_defined_symbols=mask or "", **pieces)
+
+
+def byte_pair_vocabulary(words=None):
+    """A byte-level BPE vocabulary and merges (RoBERTa's format) for `words`.
+
+    Every printable ASCII byte is a token (so no text is unknown); each word, with
+    and without its leading space ("Ġ"), is built by merges from the left.
+    """
+    words = words or [w for w in _WORDS if w.isalpha()]
+    vocabulary = ["<s>", "<pad>", "</s>", "<unk>", "Ġ"]
+    vocabulary += [chr(c) for c in range(33, 127)]
+    merges = []
+    for word in words:
+        for form in ("Ġ" + word, word):
+            for k in range(1, len(form)):
+                merge = f"{form[:k]} {form[k]}"
+                if merge not in merges:
+                    merges.append(merge)
+                    vocabulary.append(form[: k + 1])
+    vocabulary = list(dict.fromkeys(vocabulary)) + ["<mask>"]
+    return {token: i for i, token in enumerate(vocabulary)}, merges
+
+
+def _wordpiece(tokenizer_cls):
+    return lambda: tokenizer_cls(vocabulary=tiny_vocabulary(), lowercase=True)
+
+
+def _sentencepiece(tokenizer_cls, **specials):
+    return lambda: tokenizer_cls(proto=sentencepiece_proto(**specials))
+
+
+def _byte_pair():
+    vocabulary, merges = byte_pair_vocabulary()
+    return keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges)
+
+
+_ALBERT_PIECES = dict(pad=(0, "<pad>"), unk=(1, "<unk>"), bos=(2, "[CLS]"),
+                      eos=(3, "[SEP]"), mask="[MASK]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """How to build a tiny model of one keras-hub text-encoder family.
+
+    Attributes:
+        name: short name (``"bert"``, ``"deberta_v3"``, ...).
+        backbone: the backbone class.
+        classifier: the `TextClassifier` class, or None (ELECTRA in 0.32).
+        preprocessor: the classifier's preprocessor class (BERT's packer for a
+            family without one).
+        tokenizer: builds the family's real tokenizer type on a tiny vocabulary.
+        extra: backbone arguments beyond the shared shape (``name(hidden_dim,
+            num_heads) -> dict``).
+    """
+
+    name: str
+    backbone: type
+    classifier: type
+    preprocessor: type
+    tokenizer: object
+    extra: object = lambda hidden_dim, num_heads: {}
+
+    def shape(self, num_layers, hidden_dim, num_heads, intermediate_dim,
+              vocabulary_size, dropout, max_sequence_length):
+        """The backbone's arguments for this shape, in the family's own names."""
+        args = dict(num_layers=num_layers, hidden_dim=hidden_dim,
+                    intermediate_dim=intermediate_dim, dropout=dropout,
+                    **self.extra(hidden_dim, num_heads))
+        args.setdefault("vocabulary_size", vocabulary_size)
+        args.setdefault("num_heads", num_heads)
+        args.setdefault("max_sequence_length", max_sequence_length)
+        return {k: v for k, v in args.items() if v is not _NONE}
+
+
+_NONE = object()  # an argument the family does not take
+models_ = keras_hub.models
+
+FAMILIES = {
+    f.name: f
+    for f in (
+        Family("bert", models_.BertBackbone, models_.BertTextClassifier,
+               models_.BertTextClassifierPreprocessor, _wordpiece(models_.BertTokenizer)),
+        Family("distil_bert", models_.DistilBertBackbone, models_.DistilBertTextClassifier,
+               models_.DistilBertTextClassifierPreprocessor,
+               _wordpiece(models_.DistilBertTokenizer)),
+        Family("roberta", models_.RobertaBackbone, models_.RobertaTextClassifier,
+               models_.RobertaTextClassifierPreprocessor, _byte_pair),
+        Family("xlm_roberta", models_.XLMRobertaBackbone, models_.XLMRobertaTextClassifier,
+               models_.XLMRobertaTextClassifierPreprocessor,
+               _sentencepiece(models_.XLMRobertaTokenizer, pad=(-1, ""),
+                              unk=(0, "<unk>"), bos=(1, "<s>"), eos=(2, "</s>"))),
+        Family("albert", models_.AlbertBackbone, models_.AlbertTextClassifier,
+               models_.AlbertTextClassifierPreprocessor,
+               _sentencepiece(models_.AlbertTokenizer, **_ALBERT_PIECES),
+               # one shared block, called num_layers times; factorised embeddings
+               lambda d, h: dict(embedding_dim=d // 2, num_groups=1,
+                                 num_inner_repetitions=1)),
+        Family("deberta_v3", models_.DebertaV3Backbone, models_.DebertaV3TextClassifier,
+               models_.DebertaV3TextClassifierPreprocessor,
+               _sentencepiece(models_.DebertaV3Tokenizer, pad=(0, "[PAD]"),
+                              bos=(1, "[CLS]"), eos=(2, "[SEP]"), unk=(3, "[UNK]"),
+                              mask="[MASK]"),
+               # small buckets: sequences of tests reach the log-bucketed positions
+               lambda d, h: dict(bucket_size=8)),
+        Family("electra", models_.ElectraBackbone, None,
+               models_.BertTextClassifierPreprocessor,
+               _wordpiece(models_.ElectraTokenizer),
+               lambda d, h: dict(embedding_dim=d // 2, vocab_size=_VOCAB,
+                                 vocabulary_size=_NONE)),
+        Family("f_net", models_.FNetBackbone, models_.FNetTextClassifier,
+               models_.FNetTextClassifierPreprocessor,
+               _sentencepiece(models_.FNetTokenizer, **_ALBERT_PIECES),
+               lambda d, h: dict(num_heads=_NONE)),
+        Family("roformer_v2", models_.RoformerV2Backbone, models_.RoformerV2TextClassifier,
+               models_.RoformerV2TextClassifierPreprocessor,
+               _wordpiece(models_.RoformerV2Tokenizer),
+               lambda d, h: dict(head_size=d // h, max_sequence_length=_NONE)),
+    )
+}
+_VOCAB = object()  # ELECTRA names the vocabulary size `vocab_size`
+
+
+def tiny_family_model(family, num_layers=2, hidden_dim=32, num_heads=4,
+                      intermediate_dim=64, num_classes=2, sequence_length=16,
+                      dropout=0.0, task=True, seed=0):
+    """A tiny randomly initialised model of `family` (a name of `FAMILIES`) with
+    its real tokenizer type: its `TextClassifier` with a preprocessor, or its
+    backbone when ``task=False`` or the family has no classifier."""
+    spec = FAMILIES[family]
+    tokenizer = spec.tokenizer()
+    args = spec.shape(num_layers, hidden_dim, num_heads, intermediate_dim,
+                      tokenizer.vocabulary_size(), dropout,
+                      max(64, sequence_length))
+    args = {k: (tokenizer.vocabulary_size() if v is _VOCAB else v)
+            for k, v in args.items()}
+    keras.utils.set_random_seed(seed)
+    backbone = spec.backbone(**args)
+    preprocessor = spec.preprocessor(tokenizer, sequence_length=sequence_length)
+    if not task or spec.classifier is None:
+        backbone.tiny_preprocessor = preprocessor  # a backbone holds none
+        return backbone
+    return spec.classifier(backbone, num_classes, preprocessor=preprocessor,
+                           dropout=dropout)
+
+
+def preprocessor_of(model):
+    """The preprocessor of a tiny model (a backbone's is kept on the side)."""
+    return getattr(model, "preprocessor", None) or getattr(model, "tiny_preprocessor")
+
+
+def family_inputs(model, sentences):
+    """The model's input dict for `sentences`, as NumPy arrays."""
+    x = preprocessor_of(model)(keras.ops.convert_to_tensor(list(sentences)))
+    return {k: np.asarray(v) for k, v in x.items()}
+
+
+def spread_weights(model, seed=0):
+    """Re-draw every kernel and embedding of `model` at unit scale, in place.
+
+    keras-hub's initialisers (std 0.02) make a random model's scores and logits
+    nearly constant, so parity checks on them pass too easily; after this, a
+    wrong score or head shows up well above float rounding.
+    """
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        if weight.path.endswith(("kernel", "embeddings", "rel_embedding")):
+            shape = tuple(weight.shape)
+            std = 1.0 if len(shape) < 2 or not weight.path.endswith("kernel") else shape[0] ** -0.5
+            weight.assign(rng.normal(0.0, std, size=shape).astype(weight.dtype))
+    return model
+
+
+def check_taps(model, inputs, atol=1e-5):
+    """The shared harness: `Taps(model)` equals the model's own forward pass.
+
+    Checks that the embedding output and every block call's output equal what
+    Keras computes through the backbone's graph, that the logits (for a task
+    model) equal ``model(inputs)``, and the shapes of the attention scores.
+    Returns the taps' outputs for further checks.
+    """
+    from keras_tinybert.taps import Taps, block_calls
+
+    taps = Taps(model)
+    got = taps(inputs)
+    backbone = taps.backbone
+    calls = block_calls(backbone)
+    symbolic = [calls[0][0].arguments.args[0]] + [n.outputs[0] for n, _ in calls]
+    names = [k for k in backbone.input if k in inputs]
+    reference = keras.Model(backbone.input, symbolic)({k: inputs[k] for k in names})
+    for i, (r, g) in enumerate(zip(reference, [got["embedding"]] + got["hidden"])):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(r), atol=atol,
+                                   err_msg=f"tap {i} (0 = embedding)")
+    B, T = inputs["token_ids"].shape
+    assert len(got["hidden"]) == taps.num_layers
+    if taps.has_attention:
+        assert [tuple(a.shape) for a in got["attention"]] == (
+            [(B, taps.num_heads, T, T)] * taps.num_layers)
+    else:
+        assert got["attention"] == []
+    if taps.has_logits:
+        np.testing.assert_allclose(np.asarray(got["logits"]), np.asarray(model(inputs)),
+                                   atol=atol)
+    return got
