@@ -75,3 +75,88 @@ def test_task_like_puts_the_teachers_head_on_a_backbone_student(teacher):
     assert type(task) is type(teacher) and task.backbone is general
     assert task.num_classes == 3 and task.preprocessor is teacher.preprocessor
     assert kt.models.task_like(task, teacher) is task
+
+
+# ------------------------------------------------------------ every family --
+@pytest.fixture(scope="module", params=sorted(testing.FAMILIES))
+def family_teacher(request):
+    return request.param, testing.tiny_family_model(
+        request.param, num_layers=4, hidden_dim=32, num_heads=4, num_classes=3, seed=1)
+
+
+def test_student_like_every_family(family_teacher):
+    name, teacher = family_teacher
+    heads = None if name == "f_net" else 4
+    student = kt.models.student_like(teacher, num_layers=2, hidden_dim=24,
+                                     intermediate_dim=40)
+    assert type(student) is type(teacher)
+    taps = kt.Taps(student)
+    assert (taps.num_layers, taps.hidden_dim, taps.num_heads) == (2, 24, heads)
+    assert kt.taps.vocabulary_size(student) == kt.taps.vocabulary_size(teacher)
+    x = testing.family_inputs(teacher, ["a good film", "the worst plot"])
+    if testing.FAMILIES[name].classifier is None:  # a backbone (ELECTRA)
+        assert not taps.has_logits
+        return
+    assert student.preprocessor is teacher.preprocessor
+    assert student(x).shape == (2, 3)
+
+
+def test_family_rules():
+    """ALBERT groups and factorised embeddings, ELECTRA's vocab_size and
+    embedding size, RoFormerV2's head size."""
+    albert = testing.tiny_family_model("albert", num_layers=4, hidden_dim=32)
+    s = kt.models.student_like(albert, 3, 64, 80).backbone
+    assert (s.num_groups, s.num_inner_repetitions, s.embedding_dim) == (1, 1, 16)
+    assert kt.models.student_like(albert, 2, 8, 16).backbone.embedding_dim == 8
+    electra = testing.tiny_family_model("electra", hidden_dim=32)
+    s = kt.models.student_like(electra, 1, 24, 48)
+    assert (s.vocab_size, s.embedding_dim) == (electra.vocab_size, 16)
+    roformer = testing.tiny_family_model("roformer_v2", hidden_dim=32, num_heads=4)
+    assert kt.models.student_like(roformer, 1, 48, 64).backbone.head_size == 12
+    bert = testing.tiny_family_model("bert", hidden_dim=32)  # E = d: follows d
+    assert kt.models.student_like(bert, 1, 24, 48).backbone.hidden_dim == 24
+
+
+def test_albert_groups_divide_the_depth():
+    tokenizer = testing.FAMILIES["albert"].tokenizer()
+    import keras_hub
+
+    teacher = keras_hub.models.AlbertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=6, num_heads=2,
+        embedding_dim=8, hidden_dim=16, intermediate_dim=32, num_groups=3,
+        num_inner_repetitions=2, max_sequence_length=32)
+    student = kt.models.student_like(teacher, 3, 16, 32)
+    assert (student.num_groups, kt.Taps(student).num_layers) == (3, 3)
+    assert kt.models.student_like(teacher, 4, 16, 32).num_groups == 1
+
+
+def test_a_family_without_heads_refuses_num_heads():
+    fnet = testing.tiny_family_model("f_net")
+    with pytest.raises(ValueError, match="no attention heads"):
+        kt.models.student_like(fnet, 1, 16, 32, num_heads=2)
+    assert kt.Taps(kt.models.tinybert4_like(fnet)).num_heads is None
+
+
+def test_init_from_teacher_every_family(family_teacher):
+    """Mapped block calls take the teacher's blocks g(m); the embedding layers
+    are copied, so the embedding outputs agree."""
+    name, teacher = family_teacher
+    student = kt.models.student_like(teacher, 2, 32, 64, init_from_teacher=True)
+    t_blocks, s_blocks = kt.Taps(teacher).blocks, kt.Taps(student).blocks
+    for m, n in [(1, 2), (2, 4)]:
+        if name == "albert" and m == 2:
+            continue  # ALBERT's one shared block takes its first call's g(1)
+        for ws, wt in zip(s_blocks[m - 1].weights, t_blocks[n - 1].weights):
+            np.testing.assert_array_equal(ws.numpy(), wt.numpy())
+    x = testing.family_inputs(teacher, ["the best film ever"])
+    np.testing.assert_allclose(kt.Taps(student)(x)["embedding"],
+                               kt.Taps(teacher)(x)["embedding"], atol=1e-6)
+
+
+def test_task_like_follows_the_students_width():
+    """DeBERTaV3's task layer (`hidden_dim` in its config) is as wide as the
+    student when the teacher's is as wide as the teacher."""
+    teacher = testing.tiny_family_model("deberta_v3", hidden_dim=32)
+    general = kt.models.student_like(teacher.backbone, 1, 16, 32)
+    task = kt.models.task_like(general, teacher)
+    assert task.pooled_dense.kernel.shape == (16, 16)
