@@ -62,6 +62,22 @@ def test_compiled_taps_equal_the_models(name):
                                atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["bert", "deberta_v3", "roformer_v2", "f_net"])
+def test_taps_trace_with_unknown_batch_and_length(name):
+    """Traced as a training step traces them ([None, None] inputs), the taps
+    keep static widths and equal the eager taps."""
+    model = testing.tiny_family_model(name, seed=2)
+    inputs = testing.family_inputs(model, SENTENCES)
+    taps = Taps(model)
+    spec = {k: tf.TensorSpec((None, None), v.dtype) for k, v in inputs.items()}
+    fn = tf.function(lambda x: taps(x, training=True), input_signature=[spec])
+    got = fn(inputs)
+    expected = taps(inputs, training=True)
+    assert got["hidden"][-1].shape == expected["hidden"][-1].shape
+    np.testing.assert_allclose(np.asarray(got["logits"]), np.asarray(expected["logits"]),
+                               atol=1e-5)
+
+
 def test_albert_shared_blocks_give_one_tap_per_call():
     """ALBERT: 2 groups of 2 layers, each group called twice → 8 block calls of
     4 distinct layers, and 8 taps."""

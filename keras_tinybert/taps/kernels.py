@@ -135,7 +135,7 @@ def _quantized_rows(dense, rows):
 
 def split_heads(projected, batch, length, heads):
     """[B·T, H·d_head] rows as [B, H, T, d_head]."""
-    out = ops.reshape(projected, (batch, length, heads, -1))
+    out = ops.reshape(projected, (batch, length, heads, projected.shape[-1] // heads))
     return ops.transpose(out, (0, 2, 1, 3))
 
 

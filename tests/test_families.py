@@ -1,0 +1,127 @@
+"""Every keras-hub text-encoder family as teacher and student, through the
+public API: `kt.models.student_like`, the taps, and `kt.Distiller` in each stage.
+
+Tiny models (4-layer teacher, 2-layer student), each family's real tokenizer
+type, a few steps per stage: every trained loss is finite and falls. The
+stages run eagerly (tracing a train step costs more than the steps here); the
+compiled path is covered by tests/test_taps.py and the `slow` case below.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_tinybert as kt
+from keras_tinybert import testing
+
+FAMILIES = sorted(testing.FAMILIES)
+TASK_FAMILIES = [f for f in FAMILIES if testing.FAMILIES[f].classifier is not None]
+SENTENCES = testing.tiny_sentences(16, seed=3)
+LEARNING_RATES = {"general": 3e-3, "intermediate": 3e-3, "prediction": 1e-2}
+
+# Waiting for the Distiller rewrite (another branch), written as strict xfails
+# so that they are noticed when it lands:
+ELECTRA_VOCAB = pytest.mark.xfail(
+    raises=AttributeError, strict=True,
+    reason="today's Distiller reads `backbone.vocabulary_size`; ELECTRA's is "
+           "`vocab_size` (kt.taps.vocabulary_size reads the embedding)")
+
+
+def _loss_weights(family, stage):
+    """F-Net has no attention: until the Distiller turns the attention loss off
+    by itself, its intermediate stages say so."""
+    if family == "f_net" and stage != "prediction":
+        return {"attention": 0}
+    return None
+
+
+def _with_padding_mask(model, x):
+    """F-Net's and RoFormerV2's preprocessors give no `padding_mask` (their
+    backbones take none), which today's Distiller requires for its masks:
+    derived here from the pad token until the Distiller does it itself."""
+    if "padding_mask" not in x:
+        pad = testing.preprocessor_of(model).tokenizer.pad_token_id
+        x = {**x, "padding_mask": (x["token_ids"] != pad).astype("int32")}
+    return x
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def family(request):
+    """(name, teacher, dataset): a 4-layer teacher with weights spread so that
+    its scores and logits are informative, and 2 batches of its inputs."""
+    teacher = testing.spread_weights(testing.tiny_family_model(
+        request.param, num_layers=4, hidden_dim=32, num_heads=4, seed=1))
+    x = _with_padding_mask(teacher, testing.family_inputs(teacher, SENTENCES))
+    y = np.arange(len(SENTENCES)) % 2
+    return request.param, teacher, tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+
+
+def _student(teacher):
+    keras.utils.set_random_seed(2)
+    return kt.models.student_like(teacher, num_layers=2, hidden_dim=24, intermediate_dim=48)
+
+
+def _distil(teacher, student, stage, data, family, epochs=3, run_eagerly=True):
+    distiller = kt.Distiller(teacher, student, stage=stage,
+                             loss_weights=_loss_weights(family, stage))
+    distiller.compile(optimizer=keras.optimizers.Adam(LEARNING_RATES[stage]),
+                      run_eagerly=run_eagerly)
+    return distiller.fit(data, epochs=epochs, verbose=0).history, distiller
+
+
+def _assert_trained_losses_fall(history, distiller):
+    trained = [n for n in ("embedding", "attention", "hidden", "prediction")
+               if distiller.trains(n)]
+    assert trained
+    for name in trained + ["total"]:
+        values = history["loss" if name == "total" else f"{name}_loss"]
+        assert np.all(np.isfinite(values)), (name, values)
+        assert values[-1] < values[0], (name, values)
+
+
+def test_student_like(family):
+    name, teacher, data = family
+    student = _student(teacher)
+    taps, teacher_taps = kt.Taps(student), kt.Taps(teacher)
+    assert type(student) is type(teacher)
+    assert taps.num_layers == 2 and taps.hidden_dim == 24
+    assert taps.num_heads == teacher_taps.num_heads
+    assert taps.has_logits == teacher_taps.has_logits
+    assert kt.taps.vocabulary_size(student) == kt.taps.vocabulary_size(teacher)
+
+
+def test_taps_parity(family):
+    name, teacher, data = family
+    x, _ = next(iter(data))
+    testing.check_taps(teacher, {k: np.asarray(v) for k, v in x.items()})
+
+
+@pytest.mark.parametrize("stage", ["general", "intermediate"])
+def test_layer_stages(family, stage, request):
+    name, teacher, data = family
+    if name == "electra":
+        request.applymarker(ELECTRA_VOCAB)
+    if stage == "general":  # pre-trained encoders, plain text: backbones
+        teacher = getattr(teacher, "backbone", teacher)
+        data = data.map(lambda x, y: x)
+    history, distiller = _distil(teacher, _student(teacher), stage, data, name)
+    _assert_trained_losses_fall(history, distiller)
+
+
+@pytest.mark.parametrize("family", TASK_FAMILIES, indirect=True)
+def test_prediction_stage(family):
+    name, teacher, data = family
+    history, distiller = _distil(teacher, _student(teacher), "prediction", data, name)
+    _assert_trained_losses_fall(history, distiller)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["albert", "deberta_v3", "roformer_v2", "f_net"],
+                         indirect=True)
+def test_compiled_intermediate_stage(family):
+    """The compiled train step (what `fit` runs by default) on the new adapters."""
+    name, teacher, data = family
+    history, distiller = _distil(teacher, _student(teacher), "intermediate", data, name,
+                                 run_eagerly=False)
+    _assert_trained_losses_fall(history, distiller)
