@@ -14,6 +14,7 @@ import functools
 import io
 import random
 import re
+import weakref
 
 import keras
 import keras_hub
@@ -405,15 +406,25 @@ def tiny_family_model(family, num_layers=2, hidden_dim=32, num_heads=4,
     backbone = spec.backbone(**args)
     preprocessor = spec.preprocessor(tokenizer, sequence_length=sequence_length)
     if not task or spec.classifier is None:
-        backbone.tiny_preprocessor = preprocessor  # a backbone holds none
-        return backbone
+        return with_preprocessor(backbone, preprocessor)
     return spec.classifier(backbone, num_classes, preprocessor=preprocessor,
                            dropout=dropout)
 
 
+_BACKBONE_PREPROCESSORS = weakref.WeakKeyDictionary()
+
+
+def with_preprocessor(backbone, preprocessor):
+    """`backbone`, remembered (here, not as a tracked layer of it) to read the
+    inputs of `preprocessor`: a keras-hub backbone holds none."""
+    _BACKBONE_PREPROCESSORS[backbone] = preprocessor
+    return backbone
+
+
 def preprocessor_of(model):
-    """The preprocessor of a tiny model (a backbone's is kept on the side)."""
-    return getattr(model, "preprocessor", None) or getattr(model, "tiny_preprocessor")
+    """The preprocessor of a tiny model (a backbone's from `with_preprocessor`)."""
+    preprocessor = getattr(model, "preprocessor", None)
+    return preprocessor if preprocessor is not None else _BACKBONE_PREPROCESSORS[model]
 
 
 def family_inputs(model, sentences):

@@ -86,8 +86,8 @@ def test_albert_shared_blocks_give_one_tap_per_call():
         vocabulary_size=tokenizer.vocabulary_size(), num_layers=4, num_heads=2,
         embedding_dim=8, hidden_dim=16, intermediate_dim=32, num_groups=2,
         num_inner_repetitions=2, max_sequence_length=32)
-    backbone.tiny_preprocessor = keras_hub.models.AlbertTextClassifierPreprocessor(
-        tokenizer, sequence_length=12)
+    testing.with_preprocessor(backbone, keras_hub.models.AlbertTextClassifierPreprocessor(
+        tokenizer, sequence_length=12))
     taps = Taps(backbone)
     assert taps.num_layers == 8
     (a, b), (c, d) = backbone.transformer_layers
