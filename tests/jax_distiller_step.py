@@ -10,7 +10,8 @@ and the trained weights to OUT.json.npz.
 
 `kt.Taps` runs TensorFlow kernels (`tf.matmul`, fused norms), which JAX cannot
 trace (issue 18 item 2). Until taps.py has a `keras.ops` path, ``--taps=ops`` uses
-`OpsTaps` below: the same taps through keras-hub's own block call, with the scores
+`OpsTaps` below: the same taps (the model's graph replayed by `kt.Taps`) with a
+`keras.ops` adapter for the blocks: keras-hub's own block call, with the scores
 recomputed from the block's query and key projections.
 """
 
@@ -29,31 +30,32 @@ import keras_tinybert as kt  # noqa: E402
 from keras_tinybert import distiller as distiller_module  # noqa: E402
 from keras_tinybert import testing  # noqa: E402
 from keras_tinybert.taps import Taps  # noqa: E402
+from keras_tinybert.taps.registry import Adapter  # noqa: E402
 
 SENTENCES = ["a good film", "bad movie , boring", "the best story ever",
              "awful script", "charming and warm", "i hated it", "brilliant",
              "too long and too slow"]
 
 
-class OpsTaps(Taps):
-    """`kt.Taps` in `keras.ops` for a post-norm `TransformerEncoder` (BERT)."""
+def ops_block(block, x, padding_mask=None, attention_mask=None, training=False,
+              fused_norms=False):
+    """A `TransformerEncoder` call in `keras.ops`: keras-hub's own block call, and
+    the scores recomputed from the block's query and key projections."""
+    mha = block._self_attention_layer
+    query = mha._query_dense(x) * mha._inverse_sqrt_key_dim
+    scores = ops.einsum("btnh,bsnh->bnts", query, mha._key_dense(x))
+    output = block(x, padding_mask=padding_mask, attention_mask=attention_mask,
+                   training=training)
+    return output, scores
 
-    def __call__(self, inputs, training=False, attention=True, fused_norms=None):
-        x = self.embedding_model(
-            {k: inputs[k] for k in self.embedding_model.input}, training=training
-        )
-        outputs = {"embedding": x, "hidden": [], "attention": []}
-        for block in self.blocks:
-            if attention:
-                mha = block._self_attention_layer
-                query = mha._query_dense(x) * mha._inverse_sqrt_key_dim
-                key = mha._key_dense(x)
-                outputs["attention"].append(ops.einsum("btnh,bsnh->bnts", query, key))
-            x = block(x, padding_mask=inputs["padding_mask"], training=training)
-            outputs["hidden"].append(x)
-        if self.head is not None:
-            outputs["logits"] = self.head(x, training)
-        return outputs
+
+class OpsTaps(Taps):
+    """`kt.Taps` with the `keras.ops` block adapter above for every block call."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._adapters = {node: Adapter(ops_block, adapter.num_heads)
+                          for node, adapter in self._adapters.items()}
 
 
 if "--taps=ops" in sys.argv:

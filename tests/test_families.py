@@ -20,26 +20,10 @@ TASK_FAMILIES = [f for f in FAMILIES if testing.FAMILIES[f].classifier is not No
 SENTENCES = testing.tiny_sentences(16, seed=3)
 LEARNING_RATES = {"general": 3e-3, "intermediate": 3e-3, "prediction": 1e-2}
 
-# Waiting for the Distiller rewrite (another branch), written as strict xfails
-# so that they are noticed when it lands:
-ELECTRA_VOCAB = pytest.mark.xfail(
-    raises=AttributeError, strict=True,
-    reason="today's Distiller reads `backbone.vocabulary_size`; ELECTRA's is "
-           "`vocab_size` (kt.taps.vocabulary_size reads the embedding)")
-
-
-def _loss_weights(family, stage):
-    """F-Net has no attention: until the Distiller turns the attention loss off
-    by itself, its intermediate stages say so."""
-    if family == "f_net" and stage != "prediction":
-        return {"attention": 0}
-    return None
-
-
 def _with_padding_mask(model, x):
     """F-Net's and RoFormerV2's preprocessors give no `padding_mask` (their
-    backbones take none), which today's Distiller requires for its masks:
-    derived here from the pad token until the Distiller does it itself."""
+    backbones take none), which the Distiller requires for its masks: derived
+    here from the pad token until the data pipeline or the Distiller does it."""
     if "padding_mask" not in x:
         pad = testing.preprocessor_of(model).tokenizer.pad_token_id
         x = {**x, "padding_mask": (x["token_ids"] != pad).astype("int32")}
@@ -62,9 +46,8 @@ def _student(teacher):
     return kt.models.student_like(teacher, num_layers=2, hidden_dim=24, intermediate_dim=48)
 
 
-def _distil(teacher, student, stage, data, family, epochs=3, run_eagerly=True):
-    distiller = kt.Distiller(teacher, student, stage=stage,
-                             loss_weights=_loss_weights(family, stage))
+def _distil(teacher, student, stage, data, epochs=3, run_eagerly=True):
+    distiller = kt.Distiller(teacher, student, stage=stage)
     distiller.compile(optimizer=keras.optimizers.Adam(LEARNING_RATES[stage]),
                       run_eagerly=run_eagerly)
     return distiller.fit(data, epochs=epochs, verbose=0).history, distiller
@@ -98,22 +81,30 @@ def test_taps_parity(family):
 
 
 @pytest.mark.parametrize("stage", ["general", "intermediate"])
-def test_layer_stages(family, stage, request):
+def test_layer_stages(family, stage):
+    """Embedding, attention (not for F-Net: the Distiller turns it off) and
+    hidden-state losses."""
     name, teacher, data = family
-    if name == "electra":
-        request.applymarker(ELECTRA_VOCAB)
     if stage == "general":  # pre-trained encoders, plain text: backbones
         teacher = getattr(teacher, "backbone", teacher)
         data = data.map(lambda x, y: x)
-    history, distiller = _distil(teacher, _student(teacher), stage, data, name)
+    history, distiller = _distil(teacher, _student(teacher), stage, data)
+    assert distiller.trains("attention") == (name != "f_net")
     _assert_trained_losses_fall(history, distiller)
 
 
 @pytest.mark.parametrize("family", TASK_FAMILIES, indirect=True)
 def test_prediction_stage(family):
     name, teacher, data = family
-    history, distiller = _distil(teacher, _student(teacher), "prediction", data, name)
+    history, distiller = _distil(teacher, _student(teacher), "prediction", data)
     _assert_trained_losses_fall(history, distiller)
+
+
+def test_an_attention_weight_on_f_net_is_an_error():
+    teacher = testing.tiny_family_model("f_net", num_layers=2)
+    with pytest.raises(ValueError, match="attention"):
+        kt.Distiller(teacher, _student(teacher), stage="intermediate",
+                     loss_weights={"attention": 1.0})
 
 
 @pytest.mark.slow
@@ -122,6 +113,6 @@ def test_prediction_stage(family):
 def test_compiled_intermediate_stage(family):
     """The compiled train step (what `fit` runs by default) on the new adapters."""
     name, teacher, data = family
-    history, distiller = _distil(teacher, _student(teacher), "intermediate", data, name,
+    history, distiller = _distil(teacher, _student(teacher), "intermediate", data,
                                  run_eagerly=False)
     _assert_trained_losses_fall(history, distiller)
