@@ -263,3 +263,18 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert isinstance(train.learning_rate(config.replace(stage="finetune", schedule=None),
                                           data), keras.optimizers.schedules.CosineDecay)
     assert train.learning_rate(config.replace(schedule=None), data) == 1e-3
+
+
+@pytest.mark.parametrize("name", ["sst2_quick.yaml", "sst2_full.yaml"])
+def test_example_recipes_are_valid(name, tmp_path, monkeypatch):
+    (tmp_path / "sst2").mkdir()
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\n")
+    for variable, value in {"KT_DATA_DIR": tmp_path, "TEACHER": "teacher-run",
+                            "PRETRAINED": "pretrained", "CORPUS": "wiki/*.txt",
+                            "AUGMENTED": tmp_path / "train.tsv"}.items():
+        monkeypatch.setenv(variable, str(value))
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "configs" / name
+    configs = train.load_recipe(path)
+    assert [c.stage for c in configs] == ["general", "intermediate", "prediction"]
+    assert configs[0].teacher == "pretrained" and configs[2].teacher == "teacher-run"
+    assert configs[1].train_file == str(tmp_path / "train.tsv")
