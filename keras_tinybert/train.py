@@ -142,8 +142,10 @@ def distill_stage(config, run_dir=None):
                                  teacher_precision=config.teacher_precision)
         _load_projections(config, distiller)
     if config.stage == "general":
-        tokenizer = runs.load_tokenizer(config.teacher, teacher)
-        train, dev = kt.data.corpus_dataset(config.corpus, tokenizer, config), None
+        # The teacher's preprocessor packs the text; a bare backbone's tokenizer else.
+        packer = (teacher if getattr(teacher, "preprocessor", None) is not None
+                  else runs.load_tokenizer(config.teacher))
+        train, dev = kt.data.corpus_dataset(config.corpus, packer, config), None
     else:
         train, dev = kt.data.task_datasets(config.task, teacher, config, log=log)
     with strategy.scope():
