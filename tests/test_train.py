@@ -265,7 +265,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert train.learning_rate(config.replace(schedule=None), data) == 1e-3
 
 
-@pytest.mark.parametrize("name", ["sst2_quick.yaml", "sst2_full.yaml"])
+@pytest.mark.parametrize("name", ["sst2_quick.yaml", "sst2_full.yaml", "sst2_best.yaml"])
 def test_example_recipes_are_valid(name, tmp_path, monkeypatch):
     (tmp_path / "sst2").mkdir()
     (tmp_path / "train.tsv").write_text("sentence\tlabel\n")
