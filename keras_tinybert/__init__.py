@@ -35,8 +35,8 @@ _NAMES = {
 # kt.<name> is the sub-module itself (kt.models: keras_tinybert.models).
 _MODULES = (
     "augment", "config", "data", "distiller", "distribute", "export", "layer_map",
-    "layout", "losses", "models", "optimizers", "pipeline", "plots", "resume", "taps",
-    "testing",
+    "layout", "losses", "models", "optimizers", "plots", "resume", "runs", "taps",
+    "testing", "train",
 )
 
 

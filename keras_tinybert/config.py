@@ -145,14 +145,20 @@ class Config:
 
     @classmethod
     def from_dict(cls, options, where="config"):
-        """A Config from a dict (a recipe stage); unknown keys are an error."""
+        """A Config from a dict (a recipe stage); unknown keys are an error.
+
+        Every error message starts with `where` (e.g. the recipe file and stage).
+        """
         unknown = sorted(set(options) - set(cls.fields()))
         if unknown:
             raise ValueError(
                 f"{where}: unknown option(s) {unknown}; the options are "
                 f"{cls.fields()}."
             )
-        return cls(**options)
+        try:
+            return cls(**options)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: {error}") from None
 
     def replace(self, **changes):
         """A copy with `changes` applied (validated again)."""

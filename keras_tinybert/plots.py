@@ -66,10 +66,11 @@ def read_history(run_dir):
 
 
 def run_stage(run_dir):
-    """The stage a run trained: config.json's "stage", else the finetune-teacher kind."""
+    """The stage a run trained: config.json's distillation "stage", else the kind of
+    fine-tuning ("labels-only" with a "student_shape", else "fine-tuning")."""
     path = pathlib.Path(run_dir) / "config.json"
     config = json.loads(path.read_text()) if path.exists() else {}
-    if config.get("stage"):
+    if config.get("stage") not in (None, "finetune"):
         return str(config["stage"])
     if config.get("student_shape"):
         return "labels-only"

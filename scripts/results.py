@@ -3,7 +3,7 @@
     python scripts/results.py --runs runs/teacher-sst2-* runs/distill-* --out docs/
     python scripts/results.py --manifest results.json --out docs/
 
-Each model's *final* run is evaluated with `keras-tinybert evaluate`'s functions (dev
+Each model's *final* run is evaluated with `keras-tinybert evaluate --json` (dev
 metric, total and encoder parameters, median CPU latency at batch 1 / 32, MB of a float
 SavedModel and of an int8 TFLite export). Written to `--out`:
 
@@ -42,13 +42,14 @@ continues the run it started from), and names are made from the model shapes.
 """
 
 import argparse
+import contextlib
 import json
 import pathlib
 import re
 import sys
+import tempfile
 
-from keras_tinybert import plots
-from keras_tinybert.commands import evaluate
+from keras_tinybert import cli, plots
 
 BASELINE = 0.97  # the horizontal line of the size plot: 97% of the teacher's score
 
@@ -113,7 +114,8 @@ def manifest_from_runs(run_dirs):
     """A manifest from bare run directories, roles read from each config.json."""
     configs = {pathlib.Path(r).resolve(): _config(r) for r in run_dirs}
     manifest = {"students": [], "baselines": []}
-    distill = {run: c for run, c in configs.items() if c.get("stage")}
+    distill = {run: c for run, c in configs.items()
+               if c.get("stage") not in (None, "finetune")}
     for run, config in configs.items():
         if run in distill:
             continue
@@ -216,11 +218,28 @@ def _evaluate_entry(entry, settings, args):
     """One model's record: its final run evaluated, its stages named."""
     kind, name, runs = entry
     print(f"evaluating {kind} {name or ''} {runs[-1]}", file=sys.stderr, flush=True)
-    result = evaluate.evaluate_model(
-        runs[-1], settings["task"], settings["data_dir"], settings["seq_len"],
-        latency=not args.skip_latency, export_sizes=not args.skip_export)
+    result = evaluate_run(runs[-1], settings, latency=not args.skip_latency,
+                          export_sizes=not args.skip_export)
     return {"name": name, "kind": kind, "runs": [str(r) for r in runs],
             "stages": [plots.run_stage(r) for r in runs], **result}
+
+
+def evaluate_run(run, settings, latency, export_sizes):
+    """`keras-tinybert evaluate --json` of one run: its result dict (the command's
+    printout goes to stderr, so stdout keeps only the table)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = pathlib.Path(tmp) / "result.json"
+        argv = ["evaluate", "--model", str(run), "--task", settings["task"],
+                "--seq-len", str(settings["seq_len"]), "--json", str(out)]
+        argv += ["--data-dir", str(settings["data_dir"])] if settings["data_dir"] else []
+        argv += ["--latency"] if latency else []
+        argv += ["--export-sizes"] if export_sizes else []
+        with contextlib.redirect_stdout(sys.stderr):
+            code = cli.main(argv)
+        if code or not out.exists():
+            raise ValueError(f"keras-tinybert evaluate failed on {run} (its error is "
+                             "above).")
+        return json.loads(out.read_text())
 
 
 def _name_unnamed(entries):

@@ -424,6 +424,10 @@ def test_cli_rejects_bad_combinations(student_dir, out_dir, capsys, extra, messa
 def test_load_student_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="student.keras"):
         kt_export.load_student(tmp_path / "missing")
-    with pytest.raises(ValueError, match="holds 0 `.keras` files"):
+    with pytest.raises(FileNotFoundError, match="No model at"):
+        kt_export.load_student(tmp_path)
+    for name in ("a.keras", "b.keras"):
+        (tmp_path / name).write_text("")
+    with pytest.raises(ValueError, match="holds 2 `.keras` files"):
         kt_export.load_student(tmp_path)
 

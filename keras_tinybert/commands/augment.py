@@ -39,7 +39,7 @@ def _tokenizer(spec):
     if not spec:
         raise ValueError("--mlm none needs --tokenizer (the teacher: a run folder, a "
                          "Hugging Face folder or a keras-hub preset).")
-    from keras_tinybert.pipeline import load_tokenizer
+    from keras_tinybert.runs import load_tokenizer
 
     return load_tokenizer(spec)
 

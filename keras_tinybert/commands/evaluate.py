@@ -58,7 +58,7 @@ def run(args):
 
 def load(model_path):
     """The model of a run directory or `.keras` file, with a clear error if absent."""
-    from keras_tinybert import pipeline
+    from keras_tinybert import runs
 
     path = pathlib.Path(model_path)
     if not path.exists():
@@ -71,7 +71,7 @@ def load(model_path):
             f"{path} holds no .keras model: is it a finished run? Runs save "
             "student.keras (distill) or model.keras (finetune-teacher) when they end."
         )
-    return pipeline.load_model(path)
+    return runs.load_model(path)
 
 
 def evaluate_model(model_path, task="sst2", data_dir=None, seq_len=128, *,

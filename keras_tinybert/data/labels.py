@@ -12,7 +12,6 @@ contradiction). Here the label names travel with the model as a `label_names` at
 a mismatch into an error that prints both orders.
 """
 
-import json
 import pathlib
 
 import tensorflow as tf
@@ -81,11 +80,9 @@ def label_names_of(model):
     model's directory or `metadata.json` (its `"label_names"` key).
     """
     if isinstance(model, (str, pathlib.Path)):
-        path = pathlib.Path(model)
-        path = path / "metadata.json" if path.is_dir() else path
-        if path.suffix != ".json":
-            path = path.with_name("metadata.json")
-        names = json.loads(path.read_text()).get("label_names") if path.exists() else None
+        from keras_tinybert.runs import read_metadata
+
+        names = read_metadata(model).get("label_names")
     else:
         names = getattr(model, "label_names", None)
     return None if names is None else [str(name) for name in names]

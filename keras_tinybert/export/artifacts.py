@@ -1,15 +1,18 @@
-"""What every export shares: the token-id interface, the student directory layout and
-the `metadata.json` written beside each artifact.
+"""What every export shares: the token-id interface, reading a saved student and the
+`metadata.json` written beside each artifact.
 
-Student directory layout (what `--model DIR` reads and what distillation runs write):
+A student is read from a run directory (the layout of `keras_tinybert.runs`, which
+every training run writes) or a `.keras` file:
 
-    DIR/student.keras      the Keras model (`model.save`), a keras-hub task model such
+    DIR/model.keras        the Keras model (`model.save`), a keras-hub task model such
                            as `BertTextClassifier`, preprocessor attached or not
+                           (older runs: `student.keras`)
     DIR/metadata.json      optional; free-form JSON, these keys are understood:
                              "label_names":  ["negative", "positive"]
+                             "task", "text_fields": the task and its text inputs
                              "teacher":      what the student was distilled from
-                             "distillation": the distillation config (stages, layer map,
-                                             loss weights, temperature, data, ...)
+                             "distillation": the distillation config (stage, layer
+                                             map, temperature)
                            every other key is carried over into the export's metadata.
 """
 
@@ -18,15 +21,14 @@ import hashlib
 import json
 import pathlib
 
-import keras
-import keras_hub  # noqa: F401  (registers keras-hub classes for `load_model`)
 import numpy as np
 import tensorflow as tf
 
+from keras_tinybert import runs
+
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 OUTPUT_NAMES = ("logits", "probabilities")
-MODEL_FILE = "student.keras"
-METADATA_FILE = "metadata.json"
+METADATA_FILE = runs.METADATA_FILE
 
 
 def token_id_spec():
@@ -74,36 +76,22 @@ def is_token_ids(inputs):
 
 
 def load_student(path):
-    """Load a saved student: a `.keras` file, or a directory holding one.
+    """Load a saved student: a run directory, or a `.keras` file.
 
-    Returns `(model, metadata)`; `metadata` is the `metadata.json` beside the model
-    (empty dict when there is none).
+    Returns `(model, metadata)`; `metadata` is the run's `metadata.json`
+    (`runs.read_metadata`; empty dict when there is none).
     """
     path = pathlib.Path(path)
-    if not path.exists():
+    if path.is_file() and path.suffix != ".keras":
+        raise ValueError(f"{path} is not a `.keras` file; save with `model.save('{runs.MODEL_FILE}')`.")
+    model_file = runs.find_model_file(path)
+    if model_file is None:
         raise FileNotFoundError(
-            f"No model at {path}: pass a `.keras` file or a directory holding "
-            f"`{MODEL_FILE}` (and optionally `{METADATA_FILE}`)."
+            f"No model at {path}: pass a `.keras` file or a run directory holding "
+            f"`{runs.MODEL_FILE}` (older runs: `student.keras`), optionally with "
+            f"`{METADATA_FILE}`."
         )
-    model_file = path if path.is_file() else _model_file_in(path)
-    if model_file.suffix != ".keras":
-        raise ValueError(f"{model_file} is not a `.keras` file; save with `model.save('{MODEL_FILE}')`.")
-    model = keras.saving.load_model(model_file)
-    meta_file = model_file.parent / METADATA_FILE
-    metadata = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-    return model, metadata
-
-
-def _model_file_in(directory):
-    if (directory / MODEL_FILE).exists():
-        return directory / MODEL_FILE
-    found = sorted(directory.glob("*.keras"))
-    if len(found) != 1:
-        raise ValueError(
-            f"{directory} holds {len(found)} `.keras` files ({[f.name for f in found]}); "
-            f"expected `{MODEL_FILE}`. Pass the `.keras` file itself."
-        )
-    return found[0]
+    return runs.load_model(model_file), runs.read_metadata(model_file)
 
 
 def build_metadata(model, preprocessor=None, source=None, **fields):
