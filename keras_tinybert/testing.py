@@ -396,13 +396,15 @@ def tiny_family_model(family, num_layers=2, hidden_dim=32, num_heads=4,
     its real tokenizer type: its `TextClassifier` with a preprocessor, or its
     backbone when ``task=False`` or the family has no classifier."""
     spec = FAMILIES[family]
+    # Seed first: `tf.random.set_seed` clears TensorFlow's eager kernel cache, and
+    # with it a SentencePiece tokenizer's resource, which tf.data then cannot find.
+    keras.utils.set_random_seed(seed)
     tokenizer = spec.tokenizer()
     args = spec.shape(num_layers, hidden_dim, num_heads, intermediate_dim,
                       tokenizer.vocabulary_size(), dropout,
                       max(64, sequence_length))
     args = {k: (tokenizer.vocabulary_size() if v is _VOCAB else v)
             for k, v in args.items()}
-    keras.utils.set_random_seed(seed)
     backbone = spec.backbone(**args)
     preprocessor = spec.preprocessor(tokenizer, sequence_length=sequence_length)
     if not task or spec.classifier is None:

@@ -95,3 +95,20 @@ def test_one_bucket_rule():
 def test_a_model_without_preprocessor_is_a_clear_error():
     with pytest.raises(ValueError, match="Need a keras-hub preprocessor"):
         data.to_model_inputs(examples(), object(), 2)
+
+
+@pytest.mark.parametrize("family", ["f_net", "roformer_v2"])
+def test_a_mask_is_derived_where_the_preprocessor_packs_none(family):
+    """F-Net's and RoFormerV2's preprocessors pack no padding_mask; the batches
+    carry one (token_ids != pad id), so buckets trim and the losses can mask."""
+    from keras_tinybert.testing import tiny_family_model
+
+    model = tiny_family_model(family, num_layers=1)
+    pad_id = model.preprocessor.tokenizer.pad_token_id
+    assert "padding_mask" not in model.preprocessor(x=tf.constant(["a good film"]))
+    texts = tf.constant(["a good film", "bad", "the film was good good"])
+    ds = tf.data.Dataset.from_tensor_slices(((texts,), tf.constant([1, 0, 1])))
+    x, _ = next(iter(data.to_model_inputs(ds, model, 3, bucket_boundaries=[8])))
+    ids, mask = x["token_ids"].numpy(), x["padding_mask"].numpy()
+    np.testing.assert_array_equal(mask, ids != pad_id)
+    assert ids.shape[1] == mask.sum(axis=1).max()  # padded to the longest only

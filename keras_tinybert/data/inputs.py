@@ -72,9 +72,14 @@ def _pack(preprocessor, texts):
     """Tokenise and pack `texts` (a tuple of 1 or 2 string tensors).
 
     `x=` is passed by keyword: Keras layers read a positional 2-tuple as `(x, y)`, which
-    would silently turn a sentence pair into a sentence and a label.
+    would silently turn a sentence pair into a sentence and a label. Every batch
+    carries `padding_mask` (the losses need it): where a preprocessor packs none, it
+    is `token_ids != pad id`, which the model itself ignores.
     """
-    return preprocessor(x=texts)
+    x = preprocessor(x=texts)
+    if PADDING_MASK not in x:  # F-Net, RoFormerV2: the mask is read off the pad id
+        x = {**x, PADDING_MASK: x[TOKEN_IDS] != preprocessor.tokenizer.pad_token_id}
+    return x
 
 
 def _trim(x):
