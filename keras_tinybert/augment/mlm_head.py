@@ -80,8 +80,9 @@ def new_masked_lm(backbone, tokenizer, sequence_length=128, seed=0):
     return masked_lm
 
 
-def mlm_head(masked_lm):
-    """The task's `MaskedLMHead`; an error unless its projection is the token embedding."""
+def mlm_head(masked_lm, tied=True):
+    """The task's `MaskedLMHead`; with `tied`, an error unless its output projection is
+    the encoder's token embedding."""
     import keras_hub
 
     heads = [layer for layer in masked_lm.layers
@@ -89,7 +90,7 @@ def mlm_head(masked_lm):
     if len(heads) != 1:
         raise ValueError(f"{type(masked_lm).__name__} has {len(heads)} MaskedLMHead layers, "
                          "expected 1.")
-    if heads[0].token_embedding is not masked_lm.backbone.token_embedding:
+    if tied and heads[0].token_embedding is not masked_lm.backbone.token_embedding:
         raise ValueError("The masked-LM head's output projection is not tied to the "
                          "encoder's token embedding.")
     return heads[0]
@@ -114,6 +115,14 @@ def set_trainable(masked_lm, unfreeze_top=0):
     for block in blocks[len(blocks) - unfreeze_top:]:
         block.trainable = True
     return masked_lm.trainable_weights
+
+
+def sequence_output(backbone, inputs):
+    """The encoder's last hidden states `[batch, length, hidden]` for a dict of inputs
+    (the keys it does not take are dropped: DistilBERT has no `segment_ids`)."""
+    outputs = backbone({k: v for k, v in inputs.items() if k in backbone.input},
+                       training=False)
+    return outputs["sequence_output"] if isinstance(outputs, dict) else outputs
 
 
 # ----------------------------------------------------------------------------- text
@@ -257,12 +266,9 @@ def evaluate_masked_lm(masked_lm, texts, batch_size=64, seed=0, ks=(1, 10)):
 
 def masked_states(masked_lm, batches):
     """The encoder's output at every selected position of `batches`, and its label."""
-    backbone = masked_lm.backbone
-    names = list(backbone.input.keys())
-
     @tf.function(reduce_retracing=True)  # batches vary in length
     def gather(x):
-        hidden = backbone({k: x[k] for k in names}, training=False)["sequence_output"]
+        hidden = sequence_output(masked_lm.backbone, x)
         return ops.take_along_axis(hidden, ops.expand_dims(x["mask_positions"], -1), axis=1)
 
     states, labels = [], []
