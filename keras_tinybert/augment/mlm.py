@@ -72,7 +72,7 @@ class MaskedLMCandidates:
                  cache_size=200_000):
         if masked_lm.preprocessor is None:
             raise ValueError("The masked LM needs a preprocessor (for its tokenizer).")
-        self.model, self.k, self.batch_size = masked_lm, k, batch_size
+        self.model, self.k, self.batch_size, self.dtype = masked_lm, k, batch_size, dtype
         self.tokenizer = masked_lm.preprocessor.tokenizer
         self.vocabulary = self.tokenizer.get_vocabulary()
         model_vocab = masked_lm.backbone.vocabulary_size
