@@ -318,7 +318,7 @@ def train_end_to_end(masked_lm, texts, *, epochs=3, batch_size=32, learning_rate
     data = masked_batches(masked_lm.preprocessor, texts, batch_size, seed)
     network = keras.Model(masked_lm.input, masked_lm.output)  # no preprocessor: done
     _compile(network, learning_rate, epochs * math.ceil(len(texts) / batch_size))
-    history = network.fit(data, epochs=epochs, verbose=2)
+    history = network.fit(data, epochs=epochs, verbose=2, shuffle=False)  # data shuffles
     return history.history, None
 
 
