@@ -324,7 +324,7 @@ def train_end_to_end(masked_lm, texts, *, epochs=3, batch_size=32, learning_rate
 
 def load_encoder(encoder):
     """`(backbone, tokenizer)` from a preset, a Hugging Face folder or a saved run."""
-    from keras_tinybert.pipeline import load_model, load_tokenizer
+    from keras_tinybert.runs import load_model, load_tokenizer
 
     model = load_model(encoder)
     backbone = getattr(model, "backbone", model)
