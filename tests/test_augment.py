@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from keras_tinybert.augment import Augmenter, GloVe, MaskedLMCandidates, STOP_WORDS
+from keras_tinybert.augment.mlm import block_at, split_last_block
+from keras_tinybert.augment.mlm_head import sequence_output
 from keras_tinybert.testing import tiny_backbone, tiny_masked_lm, tiny_vocabulary
 
 SENTENCES = ["the film was charming and funny .", "a boring , ugly plot",
@@ -46,6 +48,45 @@ def test_mlm_candidates_are_exactly_the_top_k_whole_word_pieces(masked_lm):
     augmenter = Augmenter(MaskedLMCandidates(masked_lm, k=15, batch_size=4), None)
     _, table = augmenter.word_candidates(SENTENCES)[0]  # batched with the other sentences
     assert table[word_index] == expected
+
+
+def test_encoder_last_block_runs_at_the_masked_position_only():
+    """`block_at` on the last block's input equals the full encoder at the position
+    (BERT and DistilBERT: post-norm blocks; padding included), to float rounding."""
+    rng = np.random.default_rng(0)
+    distil = keras_hub.models.DistilBertBackbone(
+        vocabulary_size=len(tiny_vocabulary()), num_layers=2, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=64)
+    for backbone in [tiny_backbone(seed=1), distil]:
+        for weight in backbone.weights:  # unit-scale weights: a real difference would show
+            weight.assign(rng.normal(0, 0.5, weight.shape).astype("float32"))
+        ids = rng.integers(5, len(tiny_vocabulary()), (3, 12)).astype("int32")
+        mask = np.ones((3, 12), bool)
+        ids[0, 9:], mask[0, 9:] = 0, False
+        inputs = {"token_ids": ids, "padding_mask": mask, "segment_ids": np.zeros_like(ids)}
+        positions = np.array([[2], [5], [11]], "int32")
+        full = np.take_along_axis(np.asarray(sequence_output(backbone, inputs)),
+                                  positions[..., None], axis=1)
+        bottom, block = split_last_block(backbone)
+        below = bottom({k: v for k, v in inputs.items() if k in bottom.input})
+        np.testing.assert_allclose(block_at(block, below, positions, mask), full, atol=1e-5)
+        assert np.abs(full).max() > 0.5
+
+
+def test_identical_rows_run_once_and_bfloat16_encoder(masked_lm):
+    mlm = MaskedLMCandidates(masked_lm, k=15)
+    calls = []
+    run = mlm._top_k
+    mlm._top_k = lambda ids, *rest: calls.append(len(ids)) or run(ids, *rest)
+    pieces = mlm.word_pieces(SENTENCES[0].split())
+    first = mlm.candidates([(pieces, 1), (pieces, 3), (pieces, 1)])
+    assert first[0] == first[2] and calls == [2]  # three requests, two distinct rows
+    assert mlm.candidates([(pieces, 3)]) == [first[1]] and calls == [2]  # remembered
+    half = MaskedLMCandidates(masked_lm, k=15, dtype="bfloat16")
+    assert half.encoder.dtype_policy.name == "bfloat16" and half.head.compute_dtype == "float32"
+    found = half.candidates([(pieces, 1), (pieces, 3)])
+    overlap = [len(set(a) & set(b)) / len(a) for a, b in zip(first, found)]
+    assert min(overlap) >= 0.7, overlap
 
 
 def test_eligibility_and_glove_for_multi_piece_words(masked_lm, glove):

@@ -7,15 +7,18 @@
     kt.augment.augment_tsv("sst2", "glue/SST-2", "glue_aug/SST-2", augmenter)
 
 or `keras-tinybert augment --task sst2 --data-dir ... --mlm ... --glove ... --output ...`.
+For an encoder without a masked-LM head (all-MiniLM-L6-v2), `fit_mlm_head(encoder,
+corpus_files, output_dir)` / `keras-tinybert fit-mlm-head` fits one first.
 """
 
 from keras_tinybert.augment.augmenter import Augmenter
 from keras_tinybert.augment.files import augment_tsv
 from keras_tinybert.augment.glove import GloVe
 from keras_tinybert.augment.mlm import MaskedLMCandidates, load_masked_lm
+from keras_tinybert.augment.mlm_head import evaluate_masked_lm, fit_mlm_head
 from keras_tinybert.augment.words import STOP_WORDS, basic_words, is_eligible
 
 __all__ = [
     "Augmenter", "GloVe", "MaskedLMCandidates", "STOP_WORDS", "augment_tsv",
-    "basic_words", "is_eligible", "load_masked_lm",
+    "basic_words", "evaluate_masked_lm", "fit_mlm_head", "is_eligible", "load_masked_lm",
 ]

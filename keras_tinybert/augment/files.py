@@ -29,7 +29,8 @@ def _settings(augmenter, table):
     return {
         "input": str(table.path.resolve()), "input_bytes": stat.st_size,
         "n_samples": augmenter.n_samples, "p": augmenter.p, "k": augmenter.k,
-        "mlm_k": augmenter.mlm.k, "seed": augmenter.seed,
+        "mlm_k": augmenter.mlm.k, "mlm_dtype": getattr(augmenter.mlm, "dtype", None),
+        "seed": augmenter.seed,
     }
 
 

@@ -13,7 +13,8 @@ def add_arguments(parser):
     parser.add_argument("--task", required=True, help="GLUE task: sst2, mnli, rte, ...")
     parser.add_argument("--data-dir", required=True, help="GLUE task folder (or GLUE root)")
     parser.add_argument("--mlm", required=True,
-                        help="keras-hub masked-LM preset name or folder (save_to_preset); "
+                        help="keras-hub masked-LM preset name or folder (save_to_preset, "
+                        "e.g. `keras-tinybert fit-mlm-head` output); "
                         "'none': GloVe neighbours for every word (not the paper's "
                         "method; for when no pre-trained masked LM is available)")
     parser.add_argument("--tokenizer", help="with --mlm none: the teacher whose "
@@ -29,6 +30,9 @@ def add_arguments(parser):
     parser.add_argument("--vocab-limit", type=int, default=100_000,
                         help="GloVe words kept (the paper: first 100k)")
     parser.add_argument("--batch-size", type=int, default=64, help="masked-LM rows per call")
+    parser.add_argument("--mlm-dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="bfloat16: run the masked LM's encoder in bfloat16 (faster on "
+                        "CPUs with bfloat16 units; its candidates differ on a few words)")
     parser.add_argument("--chunk-size", type=int, default=256, help="rows per checkpoint")
     parser.add_argument("--no-resume", action="store_true",
                         help="start over instead of resuming an interrupted run")
@@ -64,7 +68,8 @@ def _run(args):
         mlm = GloVeOnly(_tokenizer(args.tokenizer))
     else:
         mlm = MaskedLMCandidates(load_masked_lm(args.mlm), k=args.k,
-                                 batch_size=args.batch_size)
+                                 batch_size=args.batch_size,
+                                 dtype=None if args.mlm_dtype == "float32" else args.mlm_dtype)
     glove = GloVe.load(args.glove, vocab_limit=args.vocab_limit)
     n = spec.augment_n if args.n is None else args.n
     augmenter = Augmenter(mlm, glove, n_samples=n, p=args.p, k=args.k, seed=args.seed)
