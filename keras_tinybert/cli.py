@@ -23,8 +23,9 @@ PROG = "keras-tinybert"
 
 # sub-command -> (module in keras_tinybert.commands, one-line help)
 COMMANDS = {
+    "fit-mlm-head": ("fit_mlm_head", "fit a masked-LM head on an encoder that ships without one (for augment --mlm)"),
     "augment": ("augment", "the paper's data augmentation (MLM + GloVe) to a GLUE TSV"),
-    "finetune-teacher": ("finetune_teacher", "fine-tune a pre-trained BERT teacher on a GLUE task"),
+    "finetune-teacher": ("finetune_teacher", "fine-tune a pre-trained keras-hub text model (a teacher) on a GLUE task"),
     "distill": ("distill", "one stage of TinyBERT distillation, as a new run"),
     "export": ("export", "export a student to SavedModel / TFLite and verify parity"),
     "evaluate": ("evaluate", "GLUE metric, size and CPU latency of a model or run"),
