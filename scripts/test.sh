@@ -3,6 +3,11 @@
 # Data for the integration tests is read from $KT_DATA_DIR (default: ../shared/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The TFLite Task Library's client (tests/test_mediapipe.py) needs libusb from Debian.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ldconfig -p | grep -q libusb-1.0; then
+    (apt-get update -qq && apt-get install -y -qq libusb-1.0-0 >/dev/null) \
+        || echo "test.sh: libusb-1.0-0 not installed; the Task Library test will say so and skip"
+fi
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[dev]"
 python -m pytest -q "$@"
