@@ -26,14 +26,38 @@ import tensorflow as tf
 
 from keras_tinybert import runs
 
-INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
+INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")  # BERT's; other families take fewer
 OUTPUT_NAMES = ("logits", "probabilities")
 METADATA_FILE = runs.METADATA_FILE
 
 
-def token_id_spec():
-    """The token-id signature shared by SavedModel and TFLite: int32 [batch, length]."""
-    return {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
+def input_names(model):
+    """The token-id inputs `model` takes, read from its own inputs (BERT: token_ids,
+    segment_ids, padding_mask; RoBERTa, DistilBERT, XLM-R: no segment_ids; F-Net: no
+    padding_mask), in `INPUT_NAMES` order, then any others by name."""
+    names = list(model.input) if isinstance(model.input, dict) else []
+    if not names:
+        return INPUT_NAMES
+    return tuple(n for n in INPUT_NAMES if n in names) + tuple(sorted(n for n in names if n not in INPUT_NAMES))
+
+
+def token_id_spec(names=INPUT_NAMES):
+    """The token-id signature shared by SavedModel and TFLite: int32 [batch, length]
+    for each of `names` (`input_names(model)`)."""
+    return {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in names}
+
+
+def inference_model(model):
+    """`model` without its preprocessor: a functional model over the same layers,
+    token ids in, logits out. Exports trace this, so that a tokenizer's tables
+    (a byte-level BPE `HashTableV2`) never enter a token-id graph. A bare backbone
+    is refused (it has no logits to serve)."""
+    if isinstance(model.output, dict):
+        raise ValueError(
+            f"{type(model).__name__} is a backbone (outputs {sorted(model.output)}), not a classifier: "
+            "an export serves logits. Export a task model (e.g. its TextClassifier, or the "
+            "`student.keras` of a prediction-stage run).")
+    return keras.Model(model.input, model.output, name=f"{model.name}_token_ids")
 
 
 def serving_outputs(model, inputs):
@@ -42,13 +66,33 @@ def serving_outputs(model, inputs):
     return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
 
+def text_fields(metadata=None):
+    """The names of the raw-text inputs for a student with `metadata`: its run's
+    "text_fields" (e.g. ["premise", "hypothesis"]), else its GLUE task's fields, else
+    ("text",). A sentence-pair model served with one text would never see the second."""
+    metadata = metadata or {}
+    fields = metadata.get("text_fields")
+    if fields:
+        return tuple(fields)
+    task = metadata.get("task")
+    if task:
+        from keras_tinybert.data.tasks import get_task
+
+        try:
+            return tuple(get_task(task).tfds_text)
+        except ValueError:  # not a GLUE task: nothing known about its fields
+            pass
+    return ("text",)
+
+
 def find_preprocessor(model, preprocessor=None):
     """`preprocessor`, else the one attached to a keras-hub task model, else None."""
     return preprocessor if preprocessor is not None else getattr(model, "preprocessor", None)
 
 
-def token_ids(preprocessor, sentences):
-    """Tokenise and pack text with a keras-hub preprocessor: int32 NumPy arrays.
+def token_ids(preprocessor, sentences, names=None):
+    """Tokenise and pack text with a keras-hub preprocessor: int32 NumPy arrays, one
+    per preprocessor output (or per name of `names`, the model's `input_names`).
 
     `sentences` is a list of strings, or a dict of equal-length string columns for
     sentence pairs (e.g. {"premise": [...], "hypothesis": [...]}; packed in that order).
@@ -62,7 +106,7 @@ def token_ids(preprocessor, sentences):
     columns = text_columns(sentences)
     segments = tuple(tf.constant(column) for column in columns.values())
     packed = preprocessor(x=segments[0] if len(segments) == 1 else segments)  # a bare tuple is (x, y)
-    return {name: np.asarray(packed[name]).astype("int32") for name in INPUT_NAMES}
+    return {name: np.asarray(packed[name]).astype("int32") for name in (names or packed)}
 
 
 def text_columns(sentences):
@@ -72,7 +116,7 @@ def text_columns(sentences):
 
 
 def is_token_ids(inputs):
-    return isinstance(inputs, dict) and any(name in inputs for name in INPUT_NAMES)
+    return isinstance(inputs, dict) and "token_ids" in inputs
 
 
 def load_student(path):
@@ -121,7 +165,7 @@ def build_metadata(model, preprocessor=None, source=None, **fields):
         "sequence_length": getattr(preprocessor, "sequence_length", None),
         "teacher": source.get("teacher"),
         "distillation": source.get("distillation"),
-        "inputs": list(INPUT_NAMES),
+        "inputs": list(input_names(model)),
         "outputs": list(OUTPUT_NAMES),
         "exported_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **fields,

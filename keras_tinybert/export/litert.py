@@ -2,8 +2,10 @@
 on-device clients run on raw text.
 
 The graph takes token ids, never raw text: TF Text's tokenizer ops are not in the LiteRT
-runtime. Its three int32 inputs (`token_ids`, `segment_ids`, `padding_mask`, in that
-order: the TFLite Task Library reads them by position) take any batch and length; an
+runtime, so the model is converted without its preprocessor (`inference_model`). Its
+int32 inputs are the model's own (`input_names`: BERT's `token_ids`, `segment_ids`,
+`padding_mask`, in that order, as the TFLite Task Library reads them by position;
+RoBERTa's without `segment_ids`...) and take any batch and length; an
 input longer than the preprocessor's sequence length L is cut in the graph as Keras'
 preprocessor cuts text ([CLS], the first L-2 pieces, the final [SEP]:
 `truncate_like_keras`), so a client that feeds every word piece gets Keras' logits and
@@ -25,6 +27,7 @@ import collections
 import copy
 import functools
 import pathlib
+import re
 import tempfile
 import warnings
 
@@ -36,6 +39,8 @@ from keras_tinybert.export import client_metadata, tflite_metadata
 from keras_tinybert.export.artifacts import (
     build_metadata,
     find_preprocessor,
+    inference_model,
+    input_names,
     metadata_path,
     token_id_spec,
     token_ids,
@@ -87,13 +92,14 @@ def tflite(
     quantization = normalize_quantization(quantization)
     path = pathlib.Path(path)
     _check_output(path)
+    inference_model(model)  # a bare backbone: a clear error
     preprocessor = find_preprocessor(model, preprocessor)
     output_names = normalize_outputs(outputs, int(model.output_shape[-1]))
     max_length = input_length_limit(model, preprocessor)
     calibration = None
     if quantization == "int8":
         calibration = _calibration_inputs(model, representative_data, preprocessor)
-    content = convert(model, quantization, calibration, max_length=max_length)
+    content, flex_ops = convert_with_note(model, quantization, calibration, max_length=max_length)
     rewrites = None
     if quantization == "int8":
         content, rewrites = xnnpack_int8_rewrites(content)
@@ -106,11 +112,17 @@ def tflite(
         quantization=quantization or "none",
         calibration_examples=None if calibration is None else len(calibration["token_ids"]),
         int8_rewrites=rewrites,
-        inputs=list(client_metadata.INPUT_ORDER),
+        inputs=list(input_names(model)),
         outputs=list(output_names),
         max_input_length=max_length,
+        select_tf_ops=flex_ops,
     )
     problems = client_metadata.client_problems(preprocessor, metadata)
+    if tuple(input_names(model)) != client_metadata.INPUT_ORDER:
+        problems.append(f"the model takes inputs {list(input_names(model))}, while the clients feed "
+                        f"{list(client_metadata.INPUT_ORDER)}")
+    if flex_ops:
+        problems.append(f"it needs Select TF ops ({', '.join(flex_ops)}), which the clients' runtimes lack")
     if problems:
         warnings.warn(
             f"{path} is written without client metadata: MediaPipe's TextClassifier and the "
@@ -168,7 +180,10 @@ def truncate_like_keras(inputs, max_length):
     """
     length = tf.shape(inputs["token_ids"])[1]
     kept = tf.minimum(length, max_length)
-    real = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1)
+    if "padding_mask" in inputs:
+        real = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1)
+    else:  # F-Net takes no mask: its rows are read as unpadded
+        real = tf.fill(tf.shape(inputs["token_ids"])[:1], length)
     last = tf.maximum(kept - 1, real - 1)  # the [SEP] of a row longer than L, else kept-1
     positions = tf.range(kept)[tf.newaxis, :]
     index = tf.where(positions == kept - 1, last[:, tf.newaxis], positions)
@@ -187,11 +202,37 @@ def normalize_quantization(quantization):
     return quantization
 
 
-def convert(model, quantization=None, calibration=None, max_length=None):
+class SelectTfOpsNote(UserWarning):
+    """The `.tflite` needs TensorFlow ops (Flex) beyond TFLite's builtins; the message
+    names them and what the app must link."""
+
+
+def convert_with_note(model, quantization=None, calibration=None, max_length=None):
+    """`(bytes, flex_ops)`: the builtin-only graph when it converts, else the graph with
+    Select TF ops and the sorted names of the TF ops it needs (a `SelectTfOpsNote` is
+    warned and printed): never a raw converter traceback."""
+    try:
+        return convert(model, quantization, calibration, max_length=max_length), []
+    except Exception as error:  # the converter raises ConverterError, with the ops in its text
+        flex_ops = sorted(set(re.findall(r"'(tf\.[A-Za-z0-9_]+)' op is neither a custom op nor a flex op",
+                                         str(error))))
+        if not flex_ops:
+            raise
+    note = (f"{type(model).__name__}: TFLite's builtin ops lack {', '.join(flex_ops)}; the file uses "
+            "Select TF ops (Flex). The app must link the Flex delegate: Android "
+            "'org.tensorflow:tensorflow-lite-select-tf-ops', iOS 'TensorFlowLiteSelectTfOps', Python "
+            "the full TensorFlow package (the ai-edge-litert interpreter alone cannot run it).")
+    print(f"note: {note}")
+    warnings.warn(note, SelectTfOpsNote, stacklevel=3)
+    return convert(model, quantization, calibration, max_length=max_length, select_tf_ops=True), flex_ops
+
+
+def convert(model, quantization=None, calibration=None, max_length=None, select_tf_ops=False):
     """The TFLite flatbuffer bytes for `model`, as the converter writes them: one
     `serving_default` signature, token ids in (cut to `max_length` by
     `truncate_like_keras`), float32 `logits` out. `tflite` then applies
     `xnnpack_int8_rewrites` (int8) and `client_layout`."""
+    model = inference_model(model)  # no preprocessor: a tokenizer is not part of a TFLite graph
     with tempfile.TemporaryDirectory() as tmp:
         archive = keras.export.ExportArchive()
         archive.track(model)
@@ -201,10 +242,13 @@ def convert(model, quantization=None, calibration=None, max_length=None):
                 inputs = truncate_like_keras(inputs, max_length)
             return {"logits": tf.cast(model(inputs, training=False), tf.float32)}
 
-        archive.add_endpoint("serving_default", tf.function(serve, input_signature=[token_id_spec()]))
+        archive.add_endpoint("serving_default",
+                             tf.function(serve, input_signature=[token_id_spec(input_names(model))]))
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if select_tf_ops:
+            converter.target_spec.supported_ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
         if quantization is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantization == "float16":
@@ -212,7 +256,8 @@ def convert(model, quantization=None, calibration=None, max_length=None):
         if quantization == "int8":
             converter.representative_dataset = _unpadded_examples(calibration)
             # Fail rather than silently keep float ops: every op must have an int8 kernel.
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
+                [tf.lite.OpsSet.SELECT_TF_OPS] if select_tf_ops else [])
         return converter.convert()
 
 
@@ -227,8 +272,10 @@ def client_layout(content, outputs):
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     (graph,), (signature,) = model.subgraphs, model.signatureDefs
     inputs = {_text(t.name): t.tensorIndex for t in signature.inputs}
-    _renumber_tensors(model, [inputs[name] for name in client_metadata.INPUT_ORDER])
-    graph.inputs = np.arange(len(client_metadata.INPUT_ORDER), dtype=np.int32)
+    order = [name for name in client_metadata.INPUT_ORDER if name in inputs]
+    order += sorted(name for name in inputs if name not in order)
+    _renumber_tensors(model, [inputs[name] for name in order])
+    graph.inputs = np.arange(len(order), dtype=np.int32)
     logits = {_text(t.name): t.tensorIndex for t in signature.outputs}["logits"]
     tensors = {"logits": logits}
     if "probabilities" in outputs:
@@ -302,7 +349,8 @@ def _unpadded_examples(inputs):
     every real score to zero. Without padding it is never seen; at inference a padded
     key saturates at the lowest int8 score instead, which the softmax all but ignores.
     """
-    lengths = np.asarray(inputs["padding_mask"]).astype(bool).sum(axis=1)
+    mask = inputs.get("padding_mask", np.ones_like(inputs["token_ids"]))
+    lengths = np.asarray(mask).astype(bool).sum(axis=1)
 
     def generate():
         for i, length in enumerate(lengths):
@@ -321,7 +369,7 @@ def _calibration_inputs(model, representative_data, preprocessor):
         )
     if isinstance(representative_data, dict):
         return {name: np.asarray(array, dtype="int32") for name, array in representative_data.items()}
-    return token_ids(find_preprocessor(model, preprocessor), representative_data)
+    return token_ids(find_preprocessor(model, preprocessor), representative_data, input_names(model))
 
 
 def _check_output(path):

@@ -7,9 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_tinybert.export.artifacts import (
-    INPUT_NAMES,
     artifact_size_mb,
     find_preprocessor,
+    input_names,
     is_token_ids,
     text_columns,
     token_ids,
@@ -75,13 +75,14 @@ def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_siz
     if not artifact.exists():
         raise FileNotFoundError(f"No export at {artifact}.")
     is_text = not is_token_ids(inputs)
-    ids = token_ids(find_preprocessor(model, preprocessor), inputs) if is_text else _as_int32(inputs)
+    names = input_names(model)
+    ids = token_ids(find_preprocessor(model, preprocessor), inputs, names) if is_text else _as_int32(inputs, names)
     output = "logits"
     client = {}
     if artifact.suffix == ".tflite":
         predict = tflite_predictor(artifact, trim_padding=trim_padding)
         signature, feed, output = "serving_default", ids, predict.output
-        if client_check and is_text and not isinstance(inputs, dict):
+        if client_check and is_text and not isinstance(inputs, dict) and "padding_mask" in names:
             difference, agreement, count, longest = client_parity(artifact, model, inputs, preprocessor)
             client = dict(client_max_abs_diff=difference, client_agreement=agreement,
                           client_num_examples=count, client_longest_input=longest)
@@ -135,15 +136,16 @@ def tflite_predictor(path, num_threads=None, trim_padding=True):
     interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
     runner = interpreter.get_signature_runner("serving_default")
     output = "logits" if "logits" in runner.get_output_details() else "probabilities"
+    names = tuple(runner.get_input_details())
 
     def predict(batch):
         length = batch["token_ids"].shape[1]
-        if trim_padding:
+        if trim_padding and "padding_mask" in batch:
             length = max(1, int(np.asarray(batch["padding_mask"]).astype(bool).sum(axis=1).max()))
-        scores = runner(**{name: batch[name][:, :length] for name in INPUT_NAMES})[output]
+        scores = runner(**{name: batch[name][:, :length] for name in names})[output]
         return scores if output == "logits" else log_floored(scores)
 
-    predict.input_names = INPUT_NAMES
+    predict.input_names = names
     predict.output = "logits" if output == "logits" else "log_probabilities"
     return predict
 
@@ -168,7 +170,8 @@ def client_parity(path, model, sentences, preprocessor=None):
     feeds = client_token_ids(preprocessor, texts)
     predict = tflite_predictor(path, trim_padding=False)
     exported = np.concatenate([predict(feed) for feed in feeds])
-    reference = _batched(lambda batch: model(batch, training=False), token_ids(preprocessor, texts), 32)
+    reference = _batched(lambda batch: model(batch, training=False),
+                         token_ids(preprocessor, texts, input_names(model)), 32)
     difference, agreement = _compare(exported, reference, predict.output)
     return difference, agreement, len(texts), max(len(feed["token_ids"][0]) for feed in feeds)
 
@@ -228,7 +231,8 @@ def xnnpack_delegated_ops(path, inputs, num_threads=1):
 
     interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
     count = len(interpreter._get_ops_details())
-    interpreter.get_signature_runner("serving_default")(**{name: inputs[name] for name in INPUT_NAMES})
+    runner = interpreter.get_signature_runner("serving_default")
+    runner(**{name: inputs[name] for name in runner.get_input_details()})
     details = interpreter._get_ops_details()
     original, delegates = details[:count], details[count:]
     producer = {t: op["index"] for op in original for t in op["outputs"]}
@@ -300,11 +304,11 @@ def _input_names(function):
     return sorted(function.structured_input_signature[1])
 
 
-def _as_int32(inputs):
-    missing = [name for name in INPUT_NAMES if name not in inputs]
+def _as_int32(inputs, names):
+    missing = [name for name in names if name not in inputs]
     if missing:
-        raise ValueError(f"Token-id inputs lack {missing}; expected keys {list(INPUT_NAMES)}.")
-    return {name: np.asarray(inputs[name], dtype="int32") for name in INPUT_NAMES}
+        raise ValueError(f"Token-id inputs lack {missing}; the model takes {list(names)}.")
+    return {name: np.asarray(inputs[name], dtype="int32") for name in names}
 
 
 def _batched(predict, inputs, batch_size):

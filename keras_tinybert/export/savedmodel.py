@@ -9,8 +9,11 @@ import tensorflow as tf
 
 from keras_tinybert.export.artifacts import (
     build_metadata,
+    inference_model,
+    input_names,
     metadata_path,
     serving_outputs,
+    text_fields,
     token_id_spec,
     write_json,
 )
@@ -19,21 +22,26 @@ TEXT_SIGNATURE = "serving_default"
 TOKEN_ID_SIGNATURE = "serve_token_ids"
 
 
-def saved_model(model, path, preprocessor=None, metadata=None, text_inputs=("text",)):
+def saved_model(model, path, preprocessor=None, metadata=None, text_inputs=None):
     """Export `model` as a TF Serving SavedModel; return the version directory written.
 
     `path` is either `<base>/<name>/<version>` (an integer last component) or
     `<base>/<name>`, in which case the next free version is used. An existing version
     is never overwritten. Signatures, both returning `logits` and `probabilities`:
 
-    - `serve_token_ids`: int32 `token_ids`, `segment_ids`, `padding_mask` [batch, length];
+    - `serve_token_ids`: the model's own int32 inputs [batch, length] (`input_names`:
+      BERT's `token_ids`, `segment_ids`, `padding_mask`; RoBERTa's without segment ids...);
     - `serving_default`: with a `preprocessor`, string inputs named `text_inputs`
       ([batch] each; two names for sentence-pair tasks, packed in that order) tokenised
       and packed inside the graph; without one, the same as `serve_token_ids`.
+      `text_inputs` defaults to the task's text fields in `metadata` (`text_fields`):
+      ("premise", "hypothesis") for MNLI, ("text",) when no task is known.
 
     `metadata` is the student's own metadata (label names, teacher, distillation config);
     the export's `metadata.json` goes inside the version directory.
     """
+    inference_model(model)  # a bare backbone: a clear error, before anything is written
+    text_inputs = tuple(text_inputs or text_fields(metadata))
     version_dir = free_version_dir(path)
     partial = version_dir.parent / f".{version_dir.name}.partial-{os.getpid()}"
     try:
@@ -72,7 +80,7 @@ def token_id_archive(model):
         TOKEN_ID_SIGNATURE,
         tf.function(
             lambda inputs: serving_outputs(model, inputs),
-            input_signature=[token_id_spec()],
+            input_signature=[token_id_spec(input_names(model))],
         ),
     )
     return archive, serve_token_ids
