@@ -15,12 +15,15 @@ why); `--outputs` picks probabilities (default), logits or both.
 """
 
 import csv
+import functools
 import json
 import pathlib
 import sys
 import warnings
 
 import numpy as np
+
+from keras_tinybert.export.artifacts import is_token_ids, text_fields
 
 FORMATS = ("saved_model", "tflite")
 QUANTIZE = ("none", "dynamic", "float16", "int8")
@@ -58,17 +61,20 @@ def run(args):
         return 2
     model, metadata = export.load_student(args.model)
     metadata = {**_run_task(args.model), **metadata}
+    text_inputs = text_fields(metadata)
     preprocessor = getattr(model, "preprocessor", None)
-    calibration, verification = _sentences(args) if args.data else (None, None)
+    calibration, verification = _sentences(args, metadata) if args.data else (None, None)
     if verification is not None and preprocessor is None:
         print("error: --data needs a model with a preprocessor (tokenizer) attached.", file=sys.stderr)
         return 2
     if verification is None:
         verification = _random_token_ids(model, args.num_verify)
     if args.format == "saved_model":
-        artifact = export.saved_model(model, args.output, preprocessor=preprocessor, metadata=metadata)
-        # serving_default takes raw text when there is a preprocessor: check it on text.
-        text = preprocessor is None or not isinstance(verification, dict)
+        artifact = export.saved_model(model, args.output, preprocessor=preprocessor, metadata=metadata,
+                                      text_inputs=text_inputs)
+        # serving_default takes raw text when there is a preprocessor: check it on text
+        # (both sentences of a pair task).
+        text = preprocessor is None or not is_token_ids(verification)
         signatures = ["serving_default", "serve_token_ids"] if text else ["serve_token_ids"]
     else:
         with warnings.catch_warnings():
@@ -123,21 +129,52 @@ def format_table(results, quantization):
     return "\n".join(lines)
 
 
-def _sentences(args):
-    """(calibration, verification) sentences from --data; disjoint when one file serves both."""
+def _sentences(args, metadata=None):
+    """(calibration, verification) sentences from --data; disjoint when one file serves
+    both. For a sentence-pair task, dicts of the task's text columns (real pairs)."""
     path = pathlib.Path(args.data)
+    read = functools.partial(read_sentences, fields=text_fields(metadata), tsv_columns=_tsv_columns(metadata))
     if path.is_dir():
         train, dev = path / "train.tsv", path / "dev.tsv"
         if not (train.exists() and dev.exists()):
             raise FileNotFoundError(f"{path} is a folder without train.tsv and dev.tsv (GLUE layout).")
-        return read_sentences(train)[: args.num_calibration], read_sentences(dev)[: args.num_verify]
-    sentences = read_sentences(path)
-    return sentences[: args.num_calibration], sentences[args.num_calibration :][: args.num_verify] or sentences
+        return _head(read(train), args.num_calibration), _head(read(dev), args.num_verify)
+    sentences = read(path)
+    count = len(next(iter(sentences.values()))) if isinstance(sentences, dict) else len(sentences)
+    rest = _head(sentences, args.num_verify, start=args.num_calibration)
+    return (_head(sentences, args.num_calibration),
+            rest if count > args.num_calibration else sentences)
 
 
-def read_sentences(path):
-    """Sentences from a TSV with a `sentence` (or `text`) header column, or one per line."""
+def _head(sentences, count, start=0):
+    """The sentences (or each column of pairs) from `start`, at most `count`."""
+    if isinstance(sentences, dict):
+        return {name: column[start : start + count] for name, column in sentences.items()}
+    return sentences[start : start + count]
+
+
+def _tsv_columns(metadata):
+    """The GLUE TSV header names of the run's task's text fields, if it names a GLUE task."""
+    task = (metadata or {}).get("task")
+    if not task:
+        return None
+    from keras_tinybert.data.tasks import get_task
+
+    try:
+        return tuple(get_task(task).tsv_text)
+    except ValueError:
+        return None
+
+
+def read_sentences(path, fields=("text",), tsv_columns=None):
+    """Sentences from a TSV with a `sentence` (or `text`) header column, or one per line.
+
+    For two `fields` (a sentence-pair task), {field: [...]} read from the TSV columns
+    named `tsv_columns` (the task's GLUE headers) or named as the fields themselves.
+    """
     path = pathlib.Path(path)
+    if len(fields) == 2:
+        return _read_pairs(path, fields, tsv_columns or fields)
     with path.open(encoding="utf-8", newline="") as f:
         first = f.readline()
         header = first.rstrip("\r\n").split("\t")
@@ -148,14 +185,32 @@ def read_sentences(path):
         return [row[column] for row in reader if len(row) > column]
 
 
+def _read_pairs(path, fields, columns):
+    """{field: [...]} from the TSV header columns `columns` (in `fields` order)."""
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, [])
+        for names in (columns, fields):
+            if all(name in header for name in names):
+                index = [header.index(name) for name in names]
+                break
+        else:
+            raise ValueError(
+                f"{path}: the student was trained on a sentence-pair task ({'/'.join(fields)}), but the "
+                f"TSV header {header} has no columns {list(columns)}; pass the task's own TSV (GLUE layout).")
+        rows = [row for row in reader if len(row) > max(index)]
+    return {field: [row[i] for row in rows] for field, i in zip(fields, index)}
+
+
 def _random_token_ids(model, count, length=None):
-    """Random non-special token ids, fully unpadded: a fallback when no text is given."""
+    """Random non-special token ids, fully unpadded, for each input the model takes: a
+    fallback when no text is given."""
+    from keras_tinybert.export import input_names
+
     rng = np.random.default_rng(0)
-    vocabulary_size = model.backbone.vocabulary_size
+    vocabulary_size = int(model.backbone.token_embedding.input_dim)
     preprocessor = getattr(model, "preprocessor", None)
     length = length or getattr(preprocessor, "sequence_length", None) or 128
-    return {
-        "token_ids": rng.integers(5, vocabulary_size, size=(count, length), dtype="int32"),
-        "segment_ids": np.zeros((count, length), "int32"),
-        "padding_mask": np.ones((count, length), "int32"),
-    }
+    fill = {"token_ids": lambda: rng.integers(5, vocabulary_size, size=(count, length), dtype="int32"),
+            "padding_mask": lambda: np.ones((count, length), "int32")}
+    return {name: fill.get(name, lambda: np.zeros((count, length), "int32"))() for name in input_names(model)}

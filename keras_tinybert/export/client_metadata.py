@@ -109,7 +109,11 @@ def _special_token_problems(preprocessor):
 def wrapping_ids(preprocessor):
     """The ids the preprocessor puts before and after a single segment."""
     packed = preprocessor([""])
-    real = np.asarray(packed["token_ids"])[0][np.asarray(packed["padding_mask"]).astype(bool)[0]]
+    ids = np.asarray(packed["token_ids"])[0]
+    if "padding_mask" in packed:
+        real = ids[np.asarray(packed["padding_mask"]).astype(bool)[0]]
+    else:  # F-Net, RoFormerV2: no mask; padding is the pad id
+        real = ids[ids != preprocessor.tokenizer.pad_token_id]
     return int(real[0]), int(real[-1])
 
 

@@ -41,6 +41,7 @@ from keras_tinybert.export.artifacts import (
     find_preprocessor,
     inference_model,
     input_names,
+    is_token_ids,
     metadata_path,
     token_id_spec,
     token_ids,
@@ -220,8 +221,9 @@ def convert_with_note(model, quantization=None, calibration=None, max_length=Non
             raise
     note = (f"{type(model).__name__}: TFLite's builtin ops lack {', '.join(flex_ops)}; the file uses "
             "Select TF ops (Flex). The app must link the Flex delegate: Android "
-            "'org.tensorflow:tensorflow-lite-select-tf-ops', iOS 'TensorFlowLiteSelectTfOps', Python "
-            "the full TensorFlow package (the ai-edge-litert interpreter alone cannot run it).")
+            "'org.tensorflow:tensorflow-lite-select-tf-ops', iOS 'TensorFlowLiteSelectTfOps'; neither the "
+            "ai-edge-litert Python package nor TensorFlow's pip build links it, so `verify` cannot run "
+            "this file here (verify the SavedModel instead). MediaPipe and the Task Library cannot run it.")
     print(f"note: {note}")
     warnings.warn(note, SelectTfOpsNote, stacklevel=3)
     return convert(model, quantization, calibration, max_length=max_length, select_tf_ops=True), flex_ops
@@ -367,7 +369,7 @@ def _calibration_inputs(model, representative_data, preprocessor):
             "from the task (e.g. training-set sentences) or a dict of int32 token ids, so "
             "activation ranges are calibrated on the data the model will see."
         )
-    if isinstance(representative_data, dict):
+    if is_token_ids(representative_data):
         return {name: np.asarray(array, dtype="int32") for name, array in representative_data.items()}
     return token_ids(find_preprocessor(model, preprocessor), representative_data, input_names(model))
 

@@ -133,8 +133,7 @@ def tflite_predictor(path, num_threads=None, trim_padding=True):
             "pip install 'keras-tinybert[tflite]' (the ai-edge-litert package)."
         ) from error
 
-    interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-    runner = interpreter.get_signature_runner("serving_default")
+    runner = _signature_runner(Interpreter, path, num_threads)
     output = "logits" if "logits" in runner.get_output_details() else "probabilities"
     names = tuple(runner.get_input_details())
 
@@ -148,6 +147,35 @@ def tflite_predictor(path, num_threads=None, trim_padding=True):
     predict.input_names = names
     predict.output = "logits" if output == "logits" else "log_probabilities"
     return predict
+
+
+def _signature_runner(Interpreter, path, num_threads):
+    """The `serving_default` runner of a `.tflite`: LiteRT's interpreter, or, for a file
+    with Select TF ops (which that runtime lacks), TensorFlow's, which links the Flex
+    delegate."""
+    if not uses_select_tf_ops(path):
+        return Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner("serving_default")
+    runner = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner("serving_default")
+    try:
+        runner(**{name: np.ones([1, 4], "int32") for name in runner.get_input_details()})
+    except RuntimeError as error:
+        raise SelectTfOpsUnavailable(
+            f"{path} uses Select TF ops (Flex), and no interpreter here links the Flex delegate "
+            "(LiteRT's Python package has none; TensorFlow's pip build neither). Run it in an app "
+            "that links the Flex delegate, or verify the SavedModel export of the same model.") from error
+    return runner
+
+
+class SelectTfOpsUnavailable(RuntimeError):
+    """A `.tflite` with Select TF ops cannot run here: no Flex delegate is linked."""
+
+
+def uses_select_tf_ops(path):
+    """Whether a `.tflite` holds Select TF ops (custom ops named `Flex...`)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    return any((code.customCode or b"").startswith(b"Flex") for code in model.operatorCodes)
 
 
 def log_floored(probabilities):
