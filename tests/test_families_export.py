@@ -16,7 +16,8 @@ from keras_tinybert.export import litert
 
 TASK_FAMILIES = [f for f, spec in testing.FAMILIES.items() if spec.classifier is not None]
 # Families whose graph needs ops TFLite's builtins lack (the file falls back to Select TF ops).
-SELECT_TF_OPS = {"deberta_v3": {"tf.Abs", "tf.Sign"}, "f_net": {"tf.Complex", "tf.FFT2D"}}
+SELECT_TF_OPS = {"deberta_v3": {"tf.Abs", "tf.Sign"}, "f_net": {"tf.Complex", "tf.FFT2D"},
+                 "roformer_v2": {"tf.StridedSlice"}}
 FAST = {"bert", "roberta", "f_net"}  # one per input layout; the rest run under -m slow
 
 
