@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_tinybert import cli, testing
+from keras_tinybert import cli, runs, testing
 from keras_tinybert import export as kt_export
 from keras_tinybert.export import litert
 
@@ -101,13 +101,14 @@ def test_truncate_without_padding_mask():
 
 
 def _pair_run(tmp_path, family="bert"):
-    """A run folder of an RTE student (task in config.json, as runs record it) and RTE's
+    """A run folder of an RTE student (task and text fields in metadata.json) and RTE's
     dev.tsv/train.tsv with GLUE's own header."""
     model = _model(family)
     run = tmp_path / "rte_run"
     run.mkdir()
-    model.save(run / "student.keras")
-    (run / "config.json").write_text(json.dumps({"task": "rte"}))
+    model.save(run / runs.MODEL_FILE)
+    (run / runs.METADATA_FILE).write_text(json.dumps(  # as `runs.save_run` records a run
+        {"task": "rte", "text_fields": runs.text_fields("rte"), "label_names": ["entailment", "not_entailment"]}))
     first, second = testing.tiny_sentences(40, seed=5), testing.tiny_sentences(40, seed=6)
     data = tmp_path / "RTE"
     data.mkdir()

@@ -9,6 +9,11 @@ folder (its `train.tsv` calibrates int8, its `dev.tsv` verifies), a TSV with a
 `sentence` column, or a text file with one sentence per line. Without `--data`, parity
 is checked on random token ids and int8 is refused (it must be calibrated on text).
 
+A student of a sentence-pair task (the run's metadata.json names its "task" and
+"text_fields", e.g. MNLI's premise/hypothesis) gets a raw-text SavedModel signature
+with one string input per field, and is verified on real pairs read from the task's
+TSV columns.
+
 A `.tflite` carries TFLite Model Metadata, so that MediaPipe Tasks' TextClassifier
 runs it on raw text, unless the student cannot be read that way (the command says
 why); `--outputs` picks probabilities (default), logits or both.
@@ -60,8 +65,8 @@ def run(args):
         print("error: --outputs applies to --format tflite; a SavedModel has both.", file=sys.stderr)
         return 2
     model, metadata = export.load_student(args.model)
-    metadata = {**_run_task(args.model), **metadata}
-    text_inputs = text_fields(metadata)
+    metadata = {**_run_task(args.model), **metadata}  # runs.read_metadata: task, text_fields
+    text_inputs = text_fields(metadata)  # a pair task is served and verified with both texts
     preprocessor = getattr(model, "preprocessor", None)
     calibration, verification = _sentences(args, metadata) if args.data else (None, None)
     if verification is not None and preprocessor is None:

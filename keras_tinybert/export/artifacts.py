@@ -21,6 +21,7 @@ import hashlib
 import json
 import pathlib
 
+import keras
 import numpy as np
 import tensorflow as tf
 
