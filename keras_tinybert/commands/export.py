@@ -28,8 +28,6 @@ import warnings
 
 import numpy as np
 
-from keras_tinybert.export.artifacts import is_token_ids, text_fields
-
 FORMATS = ("saved_model", "tflite")
 QUANTIZE = ("none", "dynamic", "float16", "int8")
 
@@ -54,6 +52,7 @@ def add_arguments(parser):
 
 def run(args):
     from keras_tinybert import export
+    from keras_tinybert.export.artifacts import is_token_ids, text_fields
 
     if args.format == "saved_model" and args.quantize != "none":
         print("error: --quantize applies to --format tflite; a SavedModel is float32.", file=sys.stderr)
@@ -137,6 +136,8 @@ def format_table(results, quantization):
 def _sentences(args, metadata=None):
     """(calibration, verification) sentences from --data; disjoint when one file serves
     both. For a sentence-pair task, dicts of the task's text columns (real pairs)."""
+    from keras_tinybert.export.artifacts import text_fields
+
     path = pathlib.Path(args.data)
     read = functools.partial(read_sentences, fields=text_fields(metadata), tsv_columns=_tsv_columns(metadata))
     if path.is_dir():
