@@ -35,7 +35,9 @@ class AdamW(keras.optimizers.AdamW):
     """`keras.optimizers.AdamW` with TensorFlow's fused Adam kernel."""
 
     def update_step(self, gradient, variable, learning_rate):
-        import tensorflow as tf
+        if keras.backend.backend() != "tensorflow":  # Keras' own update
+            return super().update_step(gradient, variable, learning_rate)
+        import tensorflow as tf  # only where the fused kernel runs
 
         if isinstance(gradient, tf.IndexedSlices):  # an embedding's rows: sum them
             gradient = tf.convert_to_tensor(gradient)

@@ -14,7 +14,6 @@ the block's own `_get_rel_pos` gives δ, so positions are bucketed as keras-hub
 buckets them.
 """
 
-import tensorflow as tf
 from keras import ops
 
 from keras_hub.src.models.deberta_v3.disentangled_attention_encoder import (
@@ -48,20 +47,20 @@ def disentangled_block_with_scores(block, x, rel_embeddings, padding_mask=None,
     position_query = project(attention._query_dense, positions, count, span) * scale
     position_key = project(attention._key_dense, positions, count, span)
 
-    scores = tf.matmul(query, key, transpose_b=True)
-    scores += _relative(attention, tf.matmul(query, position_key, transpose_b=True),
+    scores = kernels.matmul(query, key, transpose_b=True)
+    scores += _relative(attention, kernels.matmul(query, position_key, transpose_b=True),
                         length, sign=1)
     scores += ops.transpose(
-        _relative(attention, tf.matmul(key, position_query, transpose_b=True),
+        _relative(attention, kernels.matmul(key, position_query, transpose_b=True),
                   length, sign=-1),
         (0, 1, 3, 2),
     )
 
     bias = kernels.attention_bias(x, padding_mask, attention_mask, scores.dtype)
-    probs = tf.nn.softmax(scores if bias is None else scores + bias)
+    probs = kernels.softmax(scores if bias is None else scores + bias)
     probs = attention._attn_dropout_layer(probs, training=training)
     rows_out = kernels.dense_rows(attention._output_dense,
-                                  kernels.merge_heads(tf.matmul(probs, value)))
+                                  kernels.merge_heads(kernels.matmul(probs, value)))
     rows_out = block._self_attention_dropout(rows_out, training=training)
     rows = kernels.layer_norm(block._self_attention_layer_norm, rows_out + rows, fused)
     residual = rows
@@ -89,7 +88,7 @@ def _relative(attention, against_positions, length, sign):
     index = ops.clip(sign * rel_pos + span, 0, 2 * span - 1)
     rows = ops.shape(against_positions)
     index = ops.broadcast_to(index, (rows[0], rows[1], length, length))
-    return tf.gather(against_positions, index, batch_dims=3)
+    return kernels.gather_columns(against_positions, index)
 
 
 def _run(block, x, rel_embeddings, padding_mask=None, attention_mask=None,

@@ -10,13 +10,53 @@ pieces they have in common (docs/PERFORMANCE.md measures why each form was chose
 - `attention_bias`: the additive mask, 0 on visible keys and −10⁹ elsewhere, so
   that softmax(scores + bias) is Keras' masked softmax;
 - `layer_norm` / `layer_norm_inference`: a `LayerNormalization`, in inference
-  optionally as one fused oneDNN kernel (`fused_norms_pay` says where it pays).
+  optionally as one fused oneDNN kernel (`fused_norms_pay` says where it pays);
+- `matmul`, `softmax`, `gather_columns`: TensorFlow's ops (transposed products
+  without a transpose) on TensorFlow, `keras.ops` elsewhere.
+
+Every TensorFlow form sits behind `on_tensorflow()`: on JAX (and any other
+backend) the same functions are `keras.ops`, traceable by `jax.jit`, and
+TensorFlow is not imported. The choice is made in Python when the step is
+traced, so TensorFlow's graph is the same as before the dispatch.
 """
 
 import os
 
-import tensorflow as tf
+import keras
 from keras import ops
+
+
+def on_tensorflow():
+    """Whether Keras runs on TensorFlow (the fast paths below need its ops)."""
+    return keras.backend.backend() == "tensorflow"
+
+
+def matmul(a, b, transpose_b=False):
+    """a · b (or a · bᵀ over the last two axes), batched over the leading ones."""
+    if on_tensorflow():
+        import tensorflow as tf
+
+        return tf.matmul(a, b, transpose_b=transpose_b)
+    return ops.matmul(a, ops.swapaxes(b, -1, -2) if transpose_b else b)
+
+
+def softmax(x):
+    """Softmax over the last axis."""
+    if on_tensorflow():
+        import tensorflow as tf
+
+        return tf.nn.softmax(x)
+    return ops.softmax(x, axis=-1)
+
+
+def gather_columns(x, index):
+    """out[..., i, j] = x[..., i, index[..., i, j]] (`index` shaped as the
+    output, same leading axes as `x`)."""
+    if on_tensorflow():
+        import tensorflow as tf
+
+        return tf.gather(x, index, batch_dims=index.shape.rank - 1)
+    return ops.take_along_axis(x, index, axis=-1)
 
 
 def padding_bias(padding_mask, dtype):
@@ -53,6 +93,10 @@ def fused_norms_pay():
     same graph is a slow batch norm over B·T channels, and GPUs have their own
     kernels, so there the Keras layer is used (the Distiller passes
     `fused_norms=False` when it is compiled with XLA)."""
+    if not on_tensorflow():
+        return False
+    import tensorflow as tf
+
     return (
         os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
         and not tf.config.list_logical_devices("GPU")
@@ -63,7 +107,7 @@ def fused_norms_pay():
 def layer_norm(layer, rows, fused):
     """The block's `LayerNormalization` on [N, d] rows (fused when asked and the
     layer is a plain one: last axis, with γ and β, not RMS)."""
-    if fused and _plain_layer_norm(layer):
+    if fused and on_tensorflow() and _plain_layer_norm(layer):
         return layer_norm_inference(layer, rows)
     return layer(rows)
 
@@ -88,8 +132,10 @@ def layer_norm_inference(layer, rows):
     `PlaceholderWithDefault` so that constant folding keeps the `Fill`s the
     pattern needs. The raw op keeps the layer's ε (BERT's 10⁻¹²);
     `tf.nn.fused_batch_norm` would raise it to 10⁻⁵. No gradient is meant to flow
-    here: the student's layer norms use the Keras layer.
+    here: the student's layer norms use the Keras layer. TensorFlow only.
     """
+    import tensorflow as tf
+
     dtype = rows.dtype
     x = ops.cast(rows, "float32")
     count = tf.raw_ops.PlaceholderWithDefault(input=tf.shape(x)[:1], shape=[1])
@@ -115,10 +161,18 @@ def dense_rows(dense, rows):
     and its activation, if any."""
     if getattr(dense, "quantization_mode", None):  # its own quantized kernel
         return _quantized_rows(dense, rows)
-    kernel = ops.cast(dense.kernel, rows.dtype)
-    out = tf.matmul(rows, ops.reshape(kernel, (rows.shape[-1], -1)))
+    kernel = ops.reshape(ops.cast(dense.kernel, rows.dtype), (rows.shape[-1], -1))
+    bias = None
     if dense.bias is not None:
-        out = tf.nn.bias_add(out, ops.reshape(ops.cast(dense.bias, rows.dtype), (-1,)))
+        bias = ops.reshape(ops.cast(dense.bias, rows.dtype), (-1,))
+    if on_tensorflow():
+        import tensorflow as tf
+
+        out = tf.matmul(rows, kernel)
+        out = out if bias is None else tf.nn.bias_add(out, bias)
+    else:
+        out = ops.matmul(rows, kernel)
+        out = out if bias is None else out + bias
     activation = getattr(dense, "activation", None)
     return out if activation is None else activation(out)
 

@@ -15,7 +15,6 @@ padded keys; this adapter reproduces that forward pass exactly (its outputs are
 the teacher's), and the attention loss masks padded keys as for every family.
 """
 
-import tensorflow as tf
 from keras import ops
 
 from keras_hub.src.models.roformer_v2.roformer_v2_encoder import RoformerV2Encoder
@@ -45,13 +44,13 @@ def roformer_block_with_scores(block, x, attention_mask=None, training=False,
     value = project(attention.v_dense)
     to_heads = (0, 2, 1, 3)
     query = ops.transpose(query, to_heads) * ops.cast(head_size**-0.5, x.dtype)
-    scores = tf.matmul(query, ops.transpose(key, to_heads), transpose_b=True)
+    scores = kernels.matmul(query, ops.transpose(key, to_heads), transpose_b=True)
     masked = scores
     if attention_mask is not None:  # [B, T] applied to queries, as keras-hub does
         visible = ops.reshape(ops.cast(attention_mask, "bool"), (batch, 1, length, 1))
         masked = ops.where(visible, scores, ops.cast(_MASKED, scores.dtype))
-    probs = tf.nn.softmax(masked)
-    context = kernels.merge_heads(tf.matmul(probs, ops.transpose(value, to_heads)))
+    probs = kernels.softmax(masked)
+    context = kernels.merge_heads(kernels.matmul(probs, ops.transpose(value, to_heads)))
     rows_out = kernels.dense_rows(attention.o_dense, context)
     rows = block.attention_norm(rows + block.dropout_layer(rows_out, training=training))
     ffn = kernels.dense_rows(block.feedforward_intermediate_dense, rows)

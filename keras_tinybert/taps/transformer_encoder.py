@@ -1,7 +1,6 @@
 """keras-hub's `TransformerEncoder` (BERT, RoBERTa, XLM-R, DistilBERT, ALBERT,
 ELECTRA): output and QKᵀ/√d_head, the scores of TinyBERT's Eq. 3."""
 
-import tensorflow as tf
 from keras import ops
 from keras_hub.layers import TransformerEncoder
 
@@ -38,12 +37,12 @@ def block_with_scores(block, x, padding_mask=None, training=False, fused_norms=F
     query = ops.multiply(query, ops.cast(mha._inverse_sqrt_key_dim, query.dtype))
     key = kernels.split_heads(kernels.dense_rows(mha._key_dense, rows), batch, length, heads)
     value = kernels.split_heads(kernels.dense_rows(mha._value_dense, rows), batch, length, heads)
-    scores = tf.matmul(query, key, transpose_b=True)  # [B, H, T, T]
+    scores = kernels.matmul(query, key, transpose_b=True)  # [B, H, T, T]
     bias = kernels.attention_bias(x, padding_mask, attention_mask, scores.dtype)
-    probs = tf.nn.softmax(scores if bias is None else scores + bias)
+    probs = kernels.softmax(scores if bias is None else scores + bias)
     if mha._dropout > 0.0:
         probs = mha._dropout_layer(probs, training=training)
-    rows = kernels.dense_rows(mha._output_dense, kernels.merge_heads(tf.matmul(probs, value)))
+    rows = kernels.dense_rows(mha._output_dense, kernels.merge_heads(kernels.matmul(probs, value)))
     rows = block._self_attention_dropout(rows, training=training)
     rows = rows + residual
     if not block.normalize_first:
