@@ -438,6 +438,21 @@ class Distiller(keras.Model):
         return any(tap in loss.taps for loss, _ in self.stage_losses)
 
     @property
+    def trainable_weights(self):
+        """The weights the stage trains: the projections and the student's
+        weights that a trained loss reaches (`Taps.layers_read`); without a
+        trained loss on logits, the student's pooler and head are left out, so
+        that no optimizer (weight decay included) touches them, on any backend."""
+        weights = super().trainable_weights
+        if not hasattr(self, "stage_losses"):  # during __init__
+            return weights
+        logits = any("logits" in loss.taps for loss, w in self.stage_losses if w)
+        read = {id(v) for layer in self.student_taps.layers_read(logits)
+                for v in layer.trainable_weights}
+        student = {id(v) for v in self.student.trainable_weights}
+        return [v for v in weights if id(v) not in student or id(v) in read]
+
+    @property
     def metrics(self):
         # Wrapped in Keras' MetricsList so that callbacks monitoring e.g.
         # "val_hidden_loss" (EarlyStopping, ModelCheckpoint) find the metric and

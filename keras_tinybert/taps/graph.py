@@ -76,7 +76,7 @@ def replay(model, targets, values, run):
             tensors computed earlier); updated in place with every value computed.
         run: ``run(node, args, kwargs)`` → the node's outputs.
     """
-    needed = _needed(targets, values)
+    needed = needed_nodes(targets, values)
     for node in call_nodes(model):
         if id(node) in needed:
             args, kwargs = node.arguments.fill_in(values)
@@ -85,7 +85,7 @@ def replay(model, targets, values, run):
     return [values[id(t)] for t in targets]
 
 
-def _needed(targets, values):
+def needed_nodes(targets, values):
     """The ids of the nodes between the known `values` and the `targets`."""
     needed, stack = set(), list(targets)
     while stack:

@@ -176,6 +176,19 @@ class Taps:
         """The width d of the embedding output and of every block's output."""
         return self._first_input.shape[-1]
 
+    def layers_read(self, logits):
+        """The model's layers whose weights the taps depend on: every layer with
+        `logits`, else only the backbone's layers between its inputs and the last
+        block (not BERT's pooler, not the task head). Losses that read no logits
+        give those other layers no gradient: TensorFlow returns None for them,
+        JAX zeros, on which a weight decay would still shrink them."""
+        if logits:
+            return self.model._flatten_layers(include_self=False)
+        known = {id(t): None for t in tree.flatten(self.backbone._inputs_struct)}
+        needed = graph.needed_nodes([self._last_output], known)
+        return [node.operation for node in graph.call_nodes(self.backbone)
+                if id(node) in needed]
+
     def __call__(self, inputs, training=False, attention=True, fused_norms=None):
         """The taps of one batch; `fused_norms` (default: where it pays, see
         `fused_norms_pay`) runs inference-mode layer norms as one fused kernel."""
