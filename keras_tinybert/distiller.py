@@ -438,19 +438,24 @@ class Distiller(keras.Model):
         return any(tap in loss.taps for loss, _ in self.stage_losses)
 
     @property
-    def trainable_weights(self):
+    def trainable_variables(self):
         """The weights the stage trains: the projections and the student's
         weights that a trained loss reaches (`Taps.layers_read`); without a
         trained loss on logits, the student's pooler and head are left out, so
-        that no optimizer (weight decay included) touches them, on any backend."""
-        weights = super().trainable_weights
+        that no optimizer (weight decay included) touches them, on any backend
+        (Keras' JAX step reads this list; TensorFlow's `train_step` too)."""
+        variables = super().trainable_variables
         if not hasattr(self, "stage_losses"):  # during __init__
-            return weights
+            return variables
         logits = any("logits" in loss.taps for loss, w in self.stage_losses if w)
         read = {id(v) for layer in self.student_taps.layers_read(logits)
-                for v in layer.trainable_weights}
-        student = {id(v) for v in self.student.trainable_weights}
-        return [v for v in weights if id(v) not in student or id(v) in read]
+                for v in layer.trainable_variables}
+        student = {id(v) for v in self.student.trainable_variables}
+        return [v for v in variables if id(v) not in student or id(v) in read]
+
+    @property
+    def trainable_weights(self):
+        return self.trainable_variables
 
     @property
     def metrics(self):
