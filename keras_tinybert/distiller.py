@@ -157,6 +157,18 @@ def _taps(model, head, logits):
 
 
 TEACHER_PRECISIONS = ("float32", "bfloat16")
+BACKENDS = ("tensorflow", "jax")
+
+
+def check_backend():
+    """The Keras backend must be one the Distiller is tested on."""
+    backend = keras.backend.backend()
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"kt.Distiller runs on the Keras backends {BACKENDS}; this process "
+            f"runs {backend!r}. Set KERAS_BACKEND=jax or KERAS_BACKEND=tensorflow "
+            f"before importing keras (or in ~/.keras/keras.json)."
+        )
 
 
 def bfloat16_copy(model):
@@ -258,10 +270,11 @@ class Distiller(keras.Model):
     ``accuracy`` of the student when the data carries labels.
 
     Backends: TensorFlow runs the distiller's own `train_step` (fused kernels,
-    `tf.distribute`); other backends run Keras' stateless steps, which call
-    `compute_loss` (the same losses and metrics). That needs taps the backend
-    can trace: `kt.Taps` runs TensorFlow kernels today, so JAX waits for its
-    `keras.ops` path (issue 18).
+    `tf.distribute`); JAX runs Keras' stateless steps, which call
+    `compute_loss` (the same losses, metrics and `History` keys; `kt.Taps` run
+    `keras.ops` there). Only the weights a trained loss reaches are trained
+    (`trainable_variables`), so both give the same weights. Other backends
+    (torch) are refused at construction: they are not tested.
     """
 
     def __init__(
@@ -282,6 +295,7 @@ class Distiller(keras.Model):
         name="tinybert_distiller",
         **kwargs,
     ):
+        check_backend()
         super().__init__(name=name, **kwargs)
         self.stage = stage
         self.weights_by_loss = _resolve_weights(stage, loss_weights)

@@ -9,7 +9,8 @@ side, so both backends start from the same numbers), evaluates one fixed batch,
 fits two steps with SGD and a weight decay (which would shrink the student's
 unused pooler and head if the stage updated them), evaluates again and writes
 DIR/BACKEND-STAGE.json (losses before/after, the History,
-the trained weights, the untrained student weights that changed) and .npz (every
+the trained weights, the untrained student weights that changed), then the
+teacher-logit cache of the same sentences to DIR/BACKEND-teacher_logits.npy. and .npz (every
 student and projection weight after training).
 """
 
@@ -24,7 +25,9 @@ os.environ["KERAS_BACKEND"] = backend
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_tinybert import testing  # noqa: E402
+import tensorflow as tf  # noqa: E402  (tf.data: the input pipeline on any backend)
+
+from keras_tinybert import data, testing  # noqa: E402
 
 SENTENCES = ["a good film", "bad movie , boring", "the best story ever",
              "awful script", "charming and warm", "i hated it", "brilliant",
@@ -65,4 +68,9 @@ for stage in stages:
                    "trained": [w.path for w in distiller.trainable_variables],
                    "untrained_changed": untrained_changed,
                    "before": before, "fit": history, "after": after}, f)
+# The teacher-logit cache (`kt.data.teacher_logits`: tf.data in, the forward
+# pass compiled for the backend) on the last stage's teacher.
+texts = tf.data.Dataset.from_tensor_slices(((SENTENCES,), LABELS))
+cache = data.teacher_logits(texts, distiller.teacher, batch_size=3, sequence_length=16)
+np.save(os.path.join(out_dir, f"{backend}-teacher_logits.npy"), cache)
 print("OK", backend)

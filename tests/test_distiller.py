@@ -372,6 +372,8 @@ def test_jax_distiller_equals_tensorflow(tmp_path):
     SGD carries a weight decay: in the intermediate stage the student's pooler
     and head are outside the trained weights and stay unchanged on both
     backends (JAX's zero gradients would otherwise let the decay shrink them).
+    The teacher-logit cache (`kt.data.teacher_logits`, jax.jit per bucket
+    length) gives TensorFlow's logits.
     """
     import importlib.util
     import json
@@ -406,7 +408,20 @@ def test_jax_distiller_equals_tensorflow(tmp_path):
                 atol=1e-5 * np.abs(value).max() + 1e-9, err_msg=f"{stage} {path}")
         for run_ in (tf_run, jax_run):
             assert run_["untrained_changed"] == []
+    cached = {b: np.load(tmp_path / f"{b}-teacher_logits.npy")
+              for b in ("tensorflow", "jax")}
+    assert cached["jax"].shape == (8, 2)
+    np.testing.assert_allclose(cached["jax"], cached["tensorflow"], rtol=1e-5,
+                               atol=1e-6)
     intermediate = json.load(open(tmp_path / "jax-intermediate.json"))
     assert intermediate["after"]["loss"] < 0.8 * intermediate["before"]["loss"]
     assert not any(p.startswith(("pooled_dense", "logits"))
                    for p in intermediate["trained"])
+
+
+def test_an_untested_backend_is_refused_at_construction(monkeypatch):
+    teacher = testing.tiny_classifier(num_layers=2, hidden_dim=32, seed=1)
+    student = kt.models.student_like(teacher, 1, 16, 32)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    with pytest.raises(ValueError, match=r"\('tensorflow', 'jax'\); this process runs 'torch'"):
+        Distiller(teacher, student)

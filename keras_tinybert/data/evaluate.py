@@ -1,18 +1,18 @@
 """`evaluate(model, task)`: a model's GLUE metric on a task's dev set (or any dataset)."""
 
 import numpy as np
-import tensorflow as tf
 
 from keras_tinybert.data.glue import load_glue
 from keras_tinybert.data.inputs import BUCKET_LENGTHS, to_model_inputs
 from keras_tinybert.data.labels import check_label_names, label_names_of
 from keras_tinybert.data.metrics import glue_metrics
 from keras_tinybert.data.tasks import TaskSpec, get_task
+from keras_tinybert.inference import inference_forward
 
 
 def predict_logits(model, inputs):
     """Logits and labels over a dataset of preprocessed `(x, y)` batches."""
-    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    forward = inference_forward(model)
     logits, labels = [], []
     for x, y in inputs:
         logits.append(np.asarray(forward(x)))

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from keras_tinybert.data.inputs import (
     batch_by_length, bucket_boundaries, tokenized, with_sequence_length)
+from keras_tinybert.inference import inference_forward
 
 
 def _length_bucketed(dataset, preprocessor, batch_size):
@@ -41,12 +42,13 @@ def teacher_logits(dataset, teacher, *, batch_size=64, sequence_length=None):
     batches = _length_bucketed(dataset, preprocessor, batch_size)
     signature = {k: tf.TensorSpec([None, None], spec.dtype)
                  for k, spec in batches.element_spec[0].items()}
-    # One trace for every batch length (a plain tf.function would retrace per length).
-    forward = tf.function(lambda x: teacher(x, training=False), input_signature=[signature])
+    # TensorFlow: one trace for every batch length (a plain tf.function would
+    # retrace per length); JAX: one XLA compile per bucket length.
+    forward = inference_forward(teacher, signature)
     indices, logits = [], []
     for x, index in batches:
         indices.append(index.numpy())
-        logits.append(np.asarray(forward(x), np.float32))
+        logits.append(forward(x).astype(np.float32))
     if not logits:
         raise ValueError("The dataset is empty: there is nothing to compute the "
                          "teacher's logits on. Check the training file or split.")
