@@ -88,7 +88,14 @@ def test_teacher_is_not_trainable_and_projections_are_not_the_students(teacher):
     distiller = Distiller(teacher, student, stage="general")
     trainable = {id(w) for w in distiller.trainable_weights}
     assert not trainable & {id(w) for w in teacher.weights}
-    assert {id(w) for w in student.trainable_weights} <= trainable
+    # The general stage trains no logits: the student's pooler and head are
+    # left out (no optimizer, no weight decay touches them); the rest is trained.
+    left_out = [w.path for w in student.trainable_weights if id(w) not in trainable]
+    assert sorted(left_out) == ["logits/bias", "logits/kernel",
+                                "pooled_dense/bias", "pooled_dense/kernel"]
+    joint = Distiller(teacher, student, stage="joint")
+    assert {id(w) for w in student.trainable_weights} <= {
+        id(w) for w in joint.trainable_weights}
     projections = distiller.embedding_projection.weights + distiller.hidden_projection.weights
     assert {id(w) for w in projections} <= trainable
     assert not {id(w) for w in projections} & {id(w) for w in student.weights}
