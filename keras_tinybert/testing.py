@@ -247,6 +247,17 @@ def tiny_sentences(count=200, seed=0):
             for _ in range(count)]
 
 
+REVIEW_WORDS = ("the a film movie story good great bad boring funny not very charming "
+                "dull love hate plot actors").split()
+
+
+def review_sentences(count, seed):
+    """`count` random film-review-like sentences of 2–11 words (export tests)."""
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(REVIEW_WORDS, size=rng.integers(2, 12)))
+            for _ in range(count)]
+
+
 def sentencepiece_proto(pad, unk, bos, eos, mask=None, vocabulary_size=120):
     """A SentencePiece model (serialised proto) trained on `tiny_sentences`.
 

@@ -19,12 +19,10 @@ from keras_tinybert import cli, testing
 from keras_tinybert import export as kt_export
 from keras_tinybert.export.savedmodel import free_version_dir
 
-WORDS = "the a film movie story good great bad boring funny not very charming dull love hate plot actors".split()
+WORDS = testing.REVIEW_WORDS
 
 
-def _sentences(count, seed):
-    rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, size=rng.integers(2, 12))) for _ in range(count)]
+_sentences = testing.review_sentences
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ model's.
   task head, whatever they are — nothing is written per family.
 """
 
+import keras
 from keras import tree
 
 from keras_tinybert.taps import graph
@@ -186,8 +187,10 @@ class Taps:
             return self.model._flatten_layers(include_self=False)
         known = {id(t): None for t in tree.flatten(self.backbone._inputs_struct)}
         needed = graph.needed_nodes([self._last_output], known)
+        # Graph nodes are layers or plain ops (RoFormerV2's `ops.not_equal`
+        # mask): only layers hold weights.
         return [node.operation for node in graph.call_nodes(self.backbone)
-                if id(node) in needed]
+                if id(node) in needed and isinstance(node.operation, keras.layers.Layer)]
 
     def __call__(self, inputs, training=False, attention=True, fused_norms=None):
         """The taps of one batch; `fused_norms` (default: where it pays, see
