@@ -24,3 +24,19 @@ def shared_data():
     if not (path / "sst2" / "dev.tsv").exists():
         pytest.skip(f"real data not found at {path}; set KT_DATA_DIR")
     return path
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    """48 random review-like sentences (the export tests' data)."""
+    from keras_tinybert import testing
+
+    return testing.review_sentences(48, seed=0)
+
+
+@pytest.fixture(scope="module")
+def student(sentences):
+    """A tiny BERT classifier whose weights were spread so its logits vary."""
+    from keras_tinybert import testing
+
+    return testing.vary_weights(testing.tiny_classifier(), sentences)

@@ -26,16 +26,6 @@ _sentences = testing.review_sentences
 
 
 @pytest.fixture(scope="module")
-def sentences():
-    return _sentences(48, seed=0)
-
-
-@pytest.fixture(scope="module")
-def student(sentences):
-    return testing.vary_weights(testing.tiny_classifier(), sentences)
-
-
-@pytest.fixture(scope="module")
 def out_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("exports")
 

@@ -29,16 +29,6 @@ _sentences = testing.review_sentences
 
 
 @pytest.fixture(scope="module")
-def sentences():
-    return _sentences(48, seed=0)
-
-
-@pytest.fixture(scope="module")
-def student(sentences):
-    return testing.vary_weights(testing.tiny_classifier(), sentences)
-
-
-@pytest.fixture(scope="module")
 def exported(student, tmp_path_factory):
     """{outputs: path} of float exports with each output layout."""
     folder = tmp_path_factory.mktemp("metadata")
