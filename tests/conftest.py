@@ -40,3 +40,20 @@ def student(sentences):
     from keras_tinybert import testing
 
     return testing.vary_weights(testing.tiny_classifier(), sentences)
+
+
+@pytest.fixture(scope="module")
+def inputs(request, model):
+    """An adapter test's `model` inputs for its module's `SENTENCES` (padded)."""
+    from keras_tinybert import testing
+
+    return testing.family_inputs(model, request.module.SENTENCES)
+
+
+@pytest.fixture(scope="module")
+def tapped(model, inputs):
+    """`testing.check_taps` of the module's model: taps equal keras-hub's forward
+    (RoFormerV2 included: keras-hub masks its padded queries, outputs still match)."""
+    from keras_tinybert import testing
+
+    return testing.check_taps(model, inputs)

@@ -18,14 +18,6 @@ def model():
         testing.tiny_family_model("deberta_v3", num_layers=2, sequence_length=24, seed=4))
 
 
-@pytest.fixture(scope="module")
-def inputs(model):
-    return testing.family_inputs(model, SENTENCES)
-
-
-@pytest.fixture(scope="module")
-def tapped(model, inputs):
-    return testing.check_taps(model, inputs)
 
 
 def numpy_buckets(length, bucket_size, max_position):

@@ -14,15 +14,6 @@ def model():
     return testing.spread_weights(testing.tiny_family_model("roformer_v2", seed=6))
 
 
-@pytest.fixture(scope="module")
-def inputs(model):
-    return testing.family_inputs(model, SENTENCES)
-
-
-@pytest.fixture(scope="module")
-def tapped(model, inputs):
-    # Padded batches: keras-hub masks padded queries, and the outputs still match.
-    return testing.check_taps(model, inputs)
 
 
 def rotate(x, base=10000.0):

@@ -16,14 +16,6 @@ def model():
         testing.tiny_classifier(num_layers=3, hidden_dim=32, num_heads=4, seed=3))
 
 
-@pytest.fixture(scope="module")
-def inputs(model):
-    return testing.family_inputs(model, SENTENCES)
-
-
-@pytest.fixture(scope="module")
-def tapped(model, inputs):
-    return testing.check_taps(model, inputs)
 
 
 def numpy_scores(block, x):
