@@ -15,7 +15,11 @@ tokenizer and vocabulary, labels) makes the file run on raw text in MediaPipe Ta
 TextClassifier (Android, iOS, web) and the Task Library's BertNLClassifier; a student
 those clients would tokenise differently (cased vocabulary, sentence pairs, byte-level
 BPE) is written without it, with a warning saying why. Only TFLite builtin ops are
-used, so the plain LiteRT runtime runs it (no Flex delegate).
+used, so the plain LiteRT runtime runs it (no Flex delegate): the layers whose
+keras-hub code traces to ops the builtins lack (DeBERTaV3's relative positions, F-Net's
+FFT, RoFormerV2's rotary slices) are converted in an exact builtin formulation
+(`builtin_ops.py`); a model that still needs other TF ops falls back to Select TF ops
+with a printed note.
 
 The int8 graph gets two rewrites after conversion (`xnnpack_int8_rewrites`), adding only
 int8 ops, so that LiteRT's default CPU delegate (XNNPACK) runs the attention and the
@@ -35,7 +39,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_tinybert.export import client_metadata, tflite_metadata
+from keras_tinybert.export import builtin_ops, client_metadata, tflite_metadata
 from keras_tinybert.export.artifacts import (
     build_metadata,
     find_preprocessor,
@@ -232,10 +236,11 @@ def convert_with_note(model, quantization=None, calibration=None, max_length=Non
 def convert(model, quantization=None, calibration=None, max_length=None, select_tf_ops=False):
     """The TFLite flatbuffer bytes for `model`, as the converter writes them: one
     `serving_default` signature, token ids in (cut to `max_length` by
-    `truncate_like_keras`), float32 `logits` out. `tflite` then applies
+    `truncate_like_keras`), float32 `logits` out, traced with `builtin_ops`'
+    formulations. `tflite` then applies
     `xnnpack_int8_rewrites` (int8) and `client_layout`."""
     model = inference_model(model)  # no preprocessor: a tokenizer is not part of a TFLite graph
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, builtin_ops.builtin_formulations(model):
         archive = keras.export.ExportArchive()
         archive.track(model)
 
