@@ -61,7 +61,7 @@ def build_parser():
                                  parents=[output])
         mod = importlib.import_module(f"keras_tinybert.commands.{module}")
         mod.add_arguments(command)
-        command.set_defaults(_run=mod.run)
+        command.set_defaults(_run=mod.run, _backend=getattr(mod, "BACKEND", None))
     return parser
 
 
@@ -105,6 +105,16 @@ def report(error, debug=False):
     return 1
 
 
+def _use_backend(backend):
+    """Run a command that needs one Keras backend (`BACKEND` in its module: export's
+    TensorFlow graphs) on it, before Keras is imported, saying so once."""
+    chosen = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend and chosen != backend and "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+        print(f"note: this command runs on {backend} (KERAS_BACKEND={chosen} ignored here; "
+              "the model file is the same on every backend)")
+
+
 def main(argv=None):
     """Run one command; return its exit status (0 when it succeeds)."""
     try:
@@ -112,6 +122,7 @@ def main(argv=None):
     except SystemExit as exit_:  # --help, or argparse's own "usage: ... error: ..."
         return exit_.code or 0
     debug = getattr(args, "debug", False)
+    _use_backend(args._backend)
     try:
         if getattr(args, "verbose", False):
             return args._run(args) or 0

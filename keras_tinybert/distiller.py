@@ -490,10 +490,23 @@ class Distiller(keras.Model):
 
     # --------------------------------------------------------------- forward --
     def call(self, inputs, training=False):
-        """The student's output: the distiller predicts what the student does."""
+        """The student's output: the distiller predicts what the student does.
+        (Keras' own steps, on JAX, call this first: the inputs are checked here.)"""
+        self._check_inputs(inputs)
         return self.student(token_inputs(inputs), training=training)
 
+    def fit(self, x=None, *args, **kwargs):
+        self._check_inputs(_first_inputs(x))
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_inputs(_first_inputs(x))
+        return super().evaluate(x, *args, **kwargs)
+
     def _check_inputs(self, x):
+        """The batch (or its `tf.data` element spec) is keras-hub's input dict."""
+        if x is None:
+            return
         if not isinstance(x, dict) or any(k not in x for k in REQUIRED_KEYS):
             got = sorted(x) if isinstance(x, dict) else type(x).__name__
             raise ValueError(
@@ -592,6 +605,22 @@ class Distiller(keras.Model):
         self.compute_loss(x, y, training=False)
         return self._tf_logs(self._metrics_list.result())
 
+    _JAX_STATE = ("trainable_variables", "non_trainable_variables",
+                  "optimizer_variables", "metrics_variables")
+
+    def _get_jax_state(self, **parts):
+        """Keras' JAX trainer empties the variables while it trains (it passes their
+        values through its stateless steps) and puts them back after. When the first
+        step fails (a bad input batch), it has nothing to put back, and the student
+        and the *teacher* are left without weights. So the state just taken is the
+        one to restore until a step returns a newer one."""
+        state = super()._get_jax_state(**parts)
+        if parts.get("purge_model_variables"):
+            taken = [name for name in self._JAX_STATE if parts.get(name)]
+            self._jax_state = dict(zip(taken, state))
+            self._jax_state_synced = False
+        return state
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
         """Σ λ·L of one batch (Eq. 11), with the metrics updated: the loss path of
@@ -677,3 +706,15 @@ class Distiller(keras.Model):
             for loss, weight in config.get("extra_losses") or ()
         ]
         return cls(**config)
+
+
+def _first_inputs(x):
+    """What `fit`/`evaluate` will feed as inputs, known before any step runs: a
+    dataset's element spec or the arrays' dict (None when it cannot be known
+    without reading data, e.g. a generator)."""
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        return spec[0] if isinstance(spec, tuple) else spec
+    if isinstance(x, (dict, list, str)) or hasattr(x, "shape"):  # arrays, tensors: checked
+        return x
+    return None

@@ -19,6 +19,7 @@ import weakref
 import keras
 import keras_hub
 import numpy as np
+import tensorflow as tf  # strings: keras-hub's preprocessors take tf.string on every backend
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -138,7 +139,7 @@ def vary_weights(classifier, sentences, scale=2.0, seed=0):
         fan_in = shape[0] * (shape[1] if "attention_output" in weight.path else 1)
         std = 1.0 if weight.path.endswith("embeddings") else fan_in**-0.5
         weight.assign(rng.normal(0.0, std, size=shape).astype("float32"))
-    inputs = classifier.preprocessor(keras.ops.convert_to_tensor(list(sentences)))
+    inputs = classifier.preprocessor(tf.constant(list(sentences)))
     pooled = keras.ops.convert_to_numpy(classifier.backbone(inputs)["pooled_output"])
     output = classifier.output_dense
     kernel = rng.normal(size=tuple(output.kernel.shape))
@@ -442,7 +443,7 @@ def preprocessor_of(model):
 
 def family_inputs(model, sentences):
     """The model's input dict for `sentences`, as NumPy arrays."""
-    x = preprocessor_of(model)(keras.ops.convert_to_tensor(list(sentences)))
+    x = preprocessor_of(model)(tf.constant(list(sentences)))
     return {k: np.asarray(v) for k, v in x.items()}
 
 

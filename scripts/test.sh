@@ -11,3 +11,11 @@ fi
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[dev]"
 python -m pytest -q "$@"
+# The backend-agnostic core (losses, taps, Distiller) once more on JAX; tests of
+# TensorFlow-only paths are marked `tensorflow_only` and skip there, saying why.
+if [ $# -eq 0 ]; then
+    echo "== the same core on KERAS_BACKEND=jax"
+    KERAS_BACKEND=jax python -m pytest -q -rs -m "not slow" tests/test_losses.py \
+        tests/test_distillation_loss.py tests/test_layer_map.py tests/test_taps.py \
+        tests/test_taps_kernels.py tests/test_distiller.py tests/test_commands_evaluate.py
+fi

@@ -11,6 +11,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under another Keras backend (scripts/test.sh's second run, KERAS_BACKEND=jax),
+    skip the tests of TensorFlow-only paths, saying so."""
+    backend = os.environ["KERAS_BACKEND"]
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"a TensorFlow-only path; this run's backend is {backend}")
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)
+
+
 def data_dir():
     """The real data (SST-2, WikiText-2): $KT_DATA_DIR or ../shared/data."""
     return pathlib.Path(

@@ -3,7 +3,7 @@
 
     python tests/jax_distiller_step.py {tensorflow,jax} DIR [STAGE ...]
 
-For each stage (default: intermediate and prediction) builds
+For each stage (default: general, intermediate and prediction) builds
 `testing.tiny_distiller`, loads DIR/STAGE.weights.h5 (saved by the TensorFlow
 side, so both backends start from the same numbers), evaluates one fixed batch,
 fits two steps with SGD and a weight decay (which would shrink the student's
@@ -11,7 +11,8 @@ unused pooler and head if the stage updated them), evaluates again and writes
 DIR/BACKEND-STAGE.json (losses before/after, the History,
 the trained weights, the untrained student weights that changed), then the
 teacher-logit cache of the same sentences to DIR/BACKEND-teacher_logits.npy. and .npz (every
-student and projection weight after training).
+student and projection weight after training). The last stage's student is saved
+as DIR/BACKEND-student.keras with its logits on the batch, for export under TensorFlow.
 """
 
 import json
@@ -19,7 +20,7 @@ import os
 import sys
 
 backend, out_dir = sys.argv[1:3]
-stages = sys.argv[3:] or ["intermediate", "prediction"]
+stages = sys.argv[3:] or ["general", "intermediate", "prediction"]
 os.environ["KERAS_BACKEND"] = backend
 
 import keras  # noqa: E402
@@ -68,6 +69,9 @@ for stage in stages:
                    "trained": [w.path for w in distiller.trainable_variables],
                    "untrained_changed": untrained_changed,
                    "before": before, "fit": history, "after": after}, f)
+distiller.student.save(os.path.join(out_dir, f"{backend}-student.keras"))
+np.savez(os.path.join(out_dir, f"{backend}-student_logits.npz"), **batch,
+         logits=keras.ops.convert_to_numpy(distiller.student(batch, training=False)))
 # The teacher-logit cache (`kt.data.teacher_logits`: tf.data in, the forward
 # pass compiled for the backend) on the last stage's teacher.
 texts = tf.data.Dataset.from_tensor_slices(((SENTENCES,), LABELS))

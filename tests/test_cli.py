@@ -201,3 +201,27 @@ def test_a_training_run_prints_no_noise(tiny_task, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "loss" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_commands_on_jax(tiny_task, tmp_path, monkeypatch):
+    """KERAS_BACKEND=jax: `evaluate` runs the model compiled by JAX and prints the
+    accuracy TensorFlow prints; `export` switches itself to TensorFlow (one note)
+    and writes a SavedModel that verifies."""
+    printed = {}
+    for backend in ("tensorflow", "jax"):
+        monkeypatch.setenv("KERAS_BACKEND", backend)
+        result = run_cli("evaluate", "--model", str(tiny_task / "teacher"), "--data-dir",
+                         str(tiny_task / "sst2"), "--seq-len", "16", "--latency")
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+        printed[backend] = result.stdout.splitlines()
+    accuracy = [[line for line in printed[b] if line.startswith("accuracy")] for b in printed]
+    assert accuracy[0] == accuracy[1] and accuracy[0]
+    assert any(line.startswith("latency_ms_batch32") for line in printed["jax"])
+    result = run_cli("export", "--model", str(tiny_task / "teacher"), "--format", "saved_model",
+                     "--output", str(tmp_path / "serving"), "--data", str(tiny_task / "sst2"),
+                     "--num-verify", "16")
+    assert result.returncode == 0, result.stderr
+    assert "note: this command runs on tensorflow (KERAS_BACKEND=jax ignored here" in result.stdout
+    assert "agreement" in result.stdout and (tmp_path / "serving" / "1").is_dir()

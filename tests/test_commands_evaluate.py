@@ -68,13 +68,31 @@ def test_evaluate_prints_numpy_accuracy_and_latency(tiny_run, tmp_path, capsys):
     assert result["latency_ms_batch1"] > 0 and result["latency_ms_batch32"] > 0
 
 
+@pytest.mark.tensorflow_only  # exports are TensorFlow graphs
 def test_export_sizes_are_positive(tiny_run):
-    from keras_tinybert.commands import evaluate
+    from keras_tinybert import evaluation as evaluate
 
     run_dir, _, data_dir = tiny_run
     model = evaluate.load(run_dir)
     sizes = evaluate.export_sizes_mb(model, "sst2", data_dir, seq_len=32)
     assert sizes["saved_model_mb"] > 0 and sizes["tflite_int8_mb"] > 0
+
+
+def test_export_on_another_backend_is_a_clear_error(tiny_run, tmp_path):
+    """Under JAX (scripts/test.sh's second run) an export names the backend and the fix,
+    and writes nothing."""
+    import keras
+
+    from keras_tinybert import evaluation, export
+
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("exports work on TensorFlow; this checks another backend's error")
+    model = evaluation.load(tiny_run[0])
+    with pytest.raises(ValueError, match="runs 'jax'.*KERAS_BACKEND=tensorflow"):
+        export.saved_model(model, tmp_path / "serving")
+    with pytest.raises(ValueError, match="TensorFlow backend"):
+        evaluation.evaluate_model(tiny_run[0], "sst2", tiny_run[2], 32, export_sizes=True)
+    assert not list(tmp_path.iterdir())
 
 
 def test_errors_name_the_problem(tiny_run, tmp_path, capsys):

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -368,8 +369,9 @@ def test_bfloat16_teacher_losses_within_one_percent_and_teacher_untouched(teache
 def test_jax_distiller_equals_tensorflow(tmp_path):
     """The real `kt.Distiller` and `kt.Taps` under KERAS_BACKEND=jax (Keras'
     stateless steps call `compute_loss`; the taps run `keras.ops`) against
-    TensorFlow's `train_step` and fast kernels, for the intermediate and
-    prediction stages, from the same weights and batch (tests/jax_distiller_step.py).
+    TensorFlow's `train_step` and fast kernels, for the general, intermediate and
+    prediction stages, from the same weights and batch (tests/jax_distiller_step.py);
+    the JAX-trained student then ships from TensorFlow.
 
     Both are float32 and sum the same terms in another order (XLA vs TF kernels):
     we measured ≤ 2.3e-7 relative on the losses and ≤ 9e-7 of each tensor's
@@ -392,7 +394,7 @@ def test_jax_distiller_equals_tensorflow(tmp_path):
         run = subprocess.run([sys.executable, script, backend, str(tmp_path)],
                              capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-3000:]
-    for stage in ("intermediate", "prediction"):
+    for stage in ("general", "intermediate", "prediction"):
         results = {}
         for backend in ("tensorflow", "jax"):
             out = str(tmp_path / f"{backend}-{stage}")
@@ -420,10 +422,31 @@ def test_jax_distiller_equals_tensorflow(tmp_path):
     assert cached["jax"].shape == (8, 2)
     np.testing.assert_allclose(cached["jax"], cached["tensorflow"], rtol=1e-5,
                                atol=1e-6)
+    _export_jax_trained_student(tmp_path)
     intermediate = json.load(open(tmp_path / "jax-intermediate.json"))
     assert intermediate["after"]["loss"] < 0.8 * intermediate["before"]["loss"]
     assert not any(p.startswith(("pooled_dense", "logits"))
                    for p in intermediate["trained"])
+
+
+def _export_jax_trained_student(folder):
+    """The student trained on JAX, saved as `.keras`, loads here (TensorFlow) with
+    JAX's logits, and exports to a SavedModel and a TFLite file that verify."""
+    from keras_tinybert import export as kt_export
+
+    student = keras.saving.load_model(folder / "jax-student.keras")
+    sentences = testing.review_sentences(24, seed=3)
+    batch = dict(np.load(folder / "jax-student_logits.npz"))
+    logits = batch.pop("logits")
+    np.testing.assert_allclose(np.asarray(student(batch)), logits, atol=1e-5)
+    saved = kt_export.saved_model(student, folder / "serving", preprocessor=student.preprocessor)
+    lite = folder / "student.tflite"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", kt_export.ClientMetadataWarning)
+        kt_export.tflite(student, lite, outputs="logits")
+    for path in (saved, lite):
+        parity = kt_export.verify(path, student, sentences)
+        assert parity.max_abs_diff < 1e-4, path
 
 
 def test_an_untested_backend_is_refused_at_construction(monkeypatch):
@@ -432,3 +455,36 @@ def test_an_untested_backend_is_refused_at_construction(monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
     with pytest.raises(ValueError, match=r"\('tensorflow', 'jax'\); this process runs 'torch'"):
         Distiller(teacher, student)
+
+
+@pytest.mark.slow
+def test_jax_data_parallel_gives_one_devices_weights(tmp_path):
+    """`keras.distribution.DataParallel` over two CPU devices (XLA's
+    --xla_force_host_platform_device_count=2) trains the Distiller as one device
+    does (tests/jax_data_parallel.py): each device takes half of every batch, and
+    the averaged gradients give the same steps. The two runs sum in another order:
+    we measured ≤ 3.5e-7 of each tensor's largest entry after two SGD steps, and
+    assert 1e-5."""
+    import importlib.util
+    import json
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed (pip install keras-tinybert[jax])")
+    script = os.path.join(os.path.dirname(__file__), "jax_data_parallel.py")
+    results = {}
+    for mode in ("one", "two"):
+        out = str(tmp_path / f"{mode}.npz")
+        run = subprocess.run([sys.executable, script, mode, out], capture_output=True,
+                             text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        with open(out + ".json") as f:
+            results[mode] = {**json.load(f), "weights": dict(np.load(out))}
+    one, two = results["one"], results["two"]
+    assert (one["devices"], two["devices"]) == (1, 2)  # really replicated on two devices
+    assert set(one["history"]) == set(two["history"])
+    for name, values in one["history"].items():
+        np.testing.assert_allclose(two["history"][name], values, rtol=1e-5, err_msg=name)
+    assert one["history"]["loss"][1] < one["history"]["loss"][0]
+    for path, value in one["weights"].items():
+        np.testing.assert_allclose(two["weights"][path], value, rtol=0,
+                                   atol=1e-5 * np.abs(value).max() + 1e-9, err_msg=path)

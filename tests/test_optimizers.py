@@ -7,6 +7,9 @@ import tensorflow as tf
 
 from keras_tinybert.optimizers import AdamW
 
+# kt.optimizers.AdamW's fused TensorFlow update; on other backends it is Keras' own.
+pytestmark = pytest.mark.tensorflow_only
+
 
 def _variables():
     rng = np.random.default_rng(0)

@@ -46,14 +46,23 @@ def test_what_the_taps_report(family):
     assert vocabulary_size(model) == tokenizer.vocabulary_size()
 
 
+def _compiled(fn):
+    """`fn` compiled as the backend compiles a training step."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return tf.function(fn)
+
+
 @pytest.mark.parametrize("name", ["bert", "deberta_v3", "roformer_v2"])
 def test_compiled_taps_equal_the_models(name):
-    """In a tf.function (where Grappler fuses layer norms and products), the
-    teacher's inference taps and logits still equal keras-hub's."""
+    """Compiled (a tf.function, where Grappler fuses layer norms and products, or
+    jax.jit), the teacher's inference taps and logits still equal keras-hub's."""
     model = testing.spread_weights(testing.tiny_family_model(name, seed=2))
     inputs = testing.family_inputs(model, SENTENCES)
     taps = Taps(model)
-    got = tf.function(lambda x: taps(x))(inputs)
+    got = _compiled(lambda x: taps(x))(inputs)
     expected = Taps(model)(inputs, fused_norms=False)
     for key in ("hidden", "attention"):
         for g, e in zip(got[key], expected[key]):
@@ -62,6 +71,7 @@ def test_compiled_taps_equal_the_models(name):
                                atol=1e-5)
 
 
+@pytest.mark.tensorflow_only  # JAX traces concrete shapes
 @pytest.mark.parametrize("name", ["bert", "deberta_v3", "roformer_v2", "f_net"])
 def test_taps_trace_with_unknown_batch_and_length(name):
     """Traced as a training step traces them ([None, None] inputs), the taps

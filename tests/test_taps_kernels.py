@@ -10,6 +10,7 @@ from keras_tinybert.taps import Taps
 from keras_tinybert.taps import kernels
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("scale", [1.0, 1e-4])
 def test_layer_norm_inference_equals_keras_and_keeps_epsilon(scale):
     """BERT's ε = 1e-12 is kept (tf.nn.fused_batch_norm would raise it to 1e-5,
@@ -25,6 +26,7 @@ def test_layer_norm_inference_equals_keras_and_keeps_epsilon(scale):
     np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=2e-5)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("fused", [True, False])
 def test_fused_norms_only_when_asked(fused):
     """The fused layer-norm graph (FusedBatchNormV3 → oneDNN's _MklLayerNorm) is

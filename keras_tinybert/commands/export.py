@@ -26,8 +26,10 @@ import pathlib
 import sys
 import warnings
 
-import numpy as np
 
+# Exports are TensorFlow graphs: `cli.main` runs this command on Keras' TensorFlow
+# backend whatever KERAS_BACKEND says (a .keras file trained on JAX loads there).
+BACKEND = "tensorflow"
 FORMATS = ("saved_model", "tflite")
 QUANTIZE = ("none", "dynamic", "float16", "int8")
 
@@ -53,6 +55,7 @@ def add_arguments(parser):
 def run(args):
     from keras_tinybert import export
     from keras_tinybert.export.artifacts import is_token_ids, text_fields
+    from keras_tinybert.export.parity import random_token_ids
 
     if args.format == "saved_model" and args.quantize != "none":
         print("error: --quantize applies to --format tflite; a SavedModel is float32.", file=sys.stderr)
@@ -72,7 +75,7 @@ def run(args):
         print("error: --data needs a model with a preprocessor (tokenizer) attached.", file=sys.stderr)
         return 2
     if verification is None:
-        verification = _random_token_ids(model, args.num_verify)
+        verification = random_token_ids(model, args.num_verify)
     if args.format == "saved_model":
         artifact = export.saved_model(model, args.output, preprocessor=preprocessor, metadata=metadata,
                                       text_inputs=text_inputs)
@@ -206,17 +209,3 @@ def _read_pairs(path, fields, columns):
                 f"TSV header {header} has no columns {list(columns)}; pass the task's own TSV (GLUE layout).")
         rows = [row for row in reader if len(row) > max(index)]
     return {field: [row[i] for row in rows] for field, i in zip(fields, index)}
-
-
-def _random_token_ids(model, count, length=None):
-    """Random non-special token ids, fully unpadded, for each input the model takes: a
-    fallback when no text is given."""
-    from keras_tinybert.export import input_names
-
-    rng = np.random.default_rng(0)
-    vocabulary_size = int(model.backbone.token_embedding.input_dim)
-    preprocessor = getattr(model, "preprocessor", None)
-    length = length or getattr(preprocessor, "sequence_length", None) or 128
-    fill = {"token_ids": lambda: rng.integers(5, vocabulary_size, size=(count, length), dtype="int32"),
-            "padding_mask": lambda: np.ones((count, length), "int32")}
-    return {name: fill.get(name, lambda: np.zeros((count, length), "int32"))() for name in input_names(model)}

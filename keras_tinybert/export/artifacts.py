@@ -48,11 +48,26 @@ def token_id_spec(names=INPUT_NAMES):
     return {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in names}
 
 
+def require_tensorflow():
+    """Exports are TensorFlow graphs (a SavedModel, the TFLite converter's input), so
+    they are written by a process whose Keras backend is TensorFlow. A model trained
+    on JAX is saved as `.keras` and exported from such a process."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ValueError(
+            f"Export runs on Keras' TensorFlow backend; this process runs {backend!r}. Save the "
+            "model (`model.save('student.keras')`; a .keras file loads on every backend) and "
+            "export it with KERAS_BACKEND=tensorflow, e.g. `keras-tinybert export --model "
+            "student.keras` (the command switches to TensorFlow itself).")
+
+
 def inference_model(model):
     """`model` without its preprocessor: a functional model over the same layers,
     token ids in, logits out. Exports trace this, so that a tokenizer's tables
     (a byte-level BPE `HashTableV2`) never enter a token-id graph. A bare backbone
-    is refused (it has no logits to serve)."""
+    is refused (it has no logits to serve), and so is another backend than
+    TensorFlow (`require_tensorflow`)."""
+    require_tensorflow()
     if isinstance(model.output, dict):
         raise ValueError(
             f"{type(model).__name__} is a backbone (outputs {sorted(model.output)}), not a classifier: "

@@ -11,6 +11,7 @@ from keras_tinybert.export.artifacts import (
     find_preprocessor,
     input_names,
     is_token_ids,
+    require_tensorflow,
     text_columns,
     token_ids,
 )
@@ -71,6 +72,7 @@ def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_siz
     a `.tflite` the way an on-device client feeds them (`client_parity`: batch 1,
     untruncated, plus one over-long text). Returns a `Parity`.
     """
+    require_tensorflow()
     artifact = pathlib.Path(artifact)
     if not artifact.exists():
         raise FileNotFoundError(f"No export at {artifact}.")
@@ -347,3 +349,17 @@ def _batched(predict, inputs, batch_size):
         for start in range(0, count, batch_size)
     ]
     return np.concatenate(outputs)
+
+
+def random_token_ids(model, count, length=None):
+    """Random non-special token ids, fully unpadded, for each input the model takes: a
+    fallback when no text is given."""
+    from keras_tinybert.taps import vocabulary_size
+
+    rng = np.random.default_rng(0)
+    vocabulary = vocabulary_size(model)
+    preprocessor = getattr(model, "preprocessor", None)
+    length = length or getattr(preprocessor, "sequence_length", None) or 128
+    fill = {"token_ids": lambda: rng.integers(5, vocabulary, size=(count, length), dtype="int32"),
+            "padding_mask": lambda: np.ones((count, length), "int32")}
+    return {name: fill.get(name, lambda: np.zeros((count, length), "int32"))() for name in input_names(model)}
