@@ -1,6 +1,7 @@
 """Distillation speed: keras_tinybert against TextBrewer (PyTorch), in one run.
 
     python benchmarks/distill_speed.py [--cases a b] [--steps 10] [--epoch] [--no-peer]
+        [--backend jax] [--baseline REV]
 
 Cases (general distillation: embedding and hidden states through a learnt projection,
 attention of every mapped layer; random weights, random token ids, no padding):
@@ -15,7 +16,10 @@ the paper's code does (each side gets a warm-up epoch first; the second is timed
 The peer is TextBrewer's `GeneralDistiller` on PyTorch (CPU), in its own virtual
 environment that this script prepares (`benchmarks/peer/`). The two are timed in
 alternating blocks of steps, after warm-up, so that a busy machine slows both alike;
-figures are medians over the timed steps. The same run measures this machine's
+figures are medians over the timed steps. `--backend jax` adds ours on JAX (XLA) in
+a worker process (`ours_worker.py`; a process runs one Keras backend), and
+`--baseline REV` TensorFlow's step of an older revision of the package, so that one
+run shows whether a change slowed TensorFlow's step. The same run measures this machine's
 float32 matmul peak (TensorFlow, large square matmuls) and reports the achieved
 GFLOP/s of our step as a fraction of it (FLOPs counted analytically: the teacher's
 forward, the student's forward and backward (3x), the projections).
@@ -29,6 +33,7 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -145,27 +150,24 @@ def run_ours(distiller, data, steps):
     return timer.times, timer.losses
 
 
-# --------------------------------------------------------------------- peer --
-class Peer:
-    """TextBrewer in a subprocess of its own venv; one JSON line per command."""
+# ------------------------------------------------------------------ workers --
+class Worker:
+    """A side of the comparison in a subprocess of its own: one JSON line per command
+    and per reply (TextBrewer in its venv; ours on another backend or checkout)."""
 
-    def __init__(self):
-        from env import ensure_peer_python
-
-        python = ensure_peer_python()
-        self.process = subprocess.Popen(
-            [python, str(HERE / "peer" / "textbrewer_worker.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    def __init__(self, argv, env=None):
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, env=env)
 
     def ask(self, **command):
         self.process.stdin.write(json.dumps(command) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
         if not line:
-            raise RuntimeError(f"the TextBrewer worker exited (command {command['cmd']})")
+            raise RuntimeError(f"a benchmark worker exited (command {command['cmd']})")
         reply = json.loads(line)
         if "error" in reply:
-            raise RuntimeError(f"TextBrewer worker: {reply['error']}")
+            raise RuntimeError(f"benchmark worker: {reply['error']}")
         return reply
 
     def close(self):
@@ -173,6 +175,31 @@ class Peer:
             self.ask(cmd="quit")
         finally:
             self.process.wait(timeout=60)
+
+
+def textbrewer_worker():
+    """TextBrewer (PyTorch) in the venv that benchmarks/peer/env.py prepares."""
+    from env import ensure_peer_python
+
+    return Worker([ensure_peer_python(), str(HERE / "peer" / "textbrewer_worker.py")])
+
+
+def ours_worker(backend="tensorflow", checkout=None):
+    """keras_tinybert (benchmarks/ours_worker.py) on `backend`, from `checkout` (a
+    folder holding another version's keras_tinybert/) or this one."""
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    if checkout is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(checkout), env.get("PYTHONPATH", "")])
+    return Worker([sys.executable, str(HERE / "ours_worker.py")], env)
+
+
+def checkout_of(revision, folder):
+    """This repository's `revision` (e.g. the commit before a change) written to
+    `folder` with `git archive`: the previous graph for a same-run A/B."""
+    archive = subprocess.run(["git", "archive", revision, "keras_tinybert"], cwd=HERE.parent,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def peer_setup(peer, case, threads):
@@ -186,13 +213,21 @@ def peer_setup(peer, case, threads):
 
 
 # -------------------------------------------------------------------- cases --
-def compare_steps(name, case, variants, peer, steps, block, warmup, threads, peak):
-    """Alternate blocks of `block` steps between every variant, the peer and a peak probe."""
+def compare_steps(name, case, variants, peer, steps, block, warmup, threads, peak,
+                  workers=None):
+    """Alternate blocks of `block` steps between every variant (in this process, then
+    each of `workers`: {label: (Worker, setup options)}), the peer and a peak probe."""
     runners, times = {}, {}
     for label, options in variants.items():
         distiller, data = build_ours(case, **options)
         run_ours(distiller, data, warmup)
         runners[label] = (lambda d=distiller, it=data: run_ours(d, it, block)[0])
+        times[label] = []
+    for label, (worker, options) in (workers or {}).items():
+        info = worker.ask(cmd="setup", case=name, **options)
+        print(f"  {label}: backend {info['backend']}, package {info['keras_tinybert']}", flush=True)
+        worker.ask(cmd="steps", n=warmup)
+        runners[label] = (lambda w=worker: w.ask(cmd="steps", n=block)["times"])
         times[label] = []
     if peer is not None:
         info = peer_setup(peer, case, threads)
@@ -302,13 +337,19 @@ def print_table(name, rows, peak):
     print(f"\ncase {name}: {json.dumps(CASES[name]['teacher'])} -> "
           f"{json.dumps(CASES[name]['student'])}, batch {CASES[name]['batch_size']}, "
           f"seq {CASES[name]['seq_len']}")
-    print(f"{'':28} {'s/step':>8} {'ex/s':>8} {'GFLOP/s':>8} {'% peak':>7} {'vs TB':>6}")
+    width = max(len(label) for label in rows)
     peer = rows.get("TextBrewer")
+    first = next(iter(rows.values()))  # this process's TensorFlow float32 step
+    print(f"{'':{width}} {'s/step':>8} {'ex/s':>8} {'GFLOP/s':>8} {'% peak':>7} "
+          f"{'vs TF':>6}" + (f" {'vs TB':>6}" if peer else ""))
     for label, row in rows.items():
-        ratio = (row["examples_per_second"] / peer["examples_per_second"]) if peer else float("nan")
-        print(f"{label:28} {row['seconds_per_step']:8.3f} {row['examples_per_second']:8.2f} "
-              f"{row['gflops_per_second']:8.1f} {100 * row['gflops_per_second'] / peak:6.1f}% "
-              f"{ratio:5.2f}x")
+        speed = row["examples_per_second"]
+        line = (f"{label:{width}} {row['seconds_per_step']:8.3f} {speed:8.2f} "
+                f"{row['gflops_per_second']:8.1f} {100 * row['gflops_per_second'] / peak:6.1f}% "
+                f"{speed / first['examples_per_second']:5.2f}x")
+        if peer:
+            line += f" {speed / peer['examples_per_second']:5.2f}x"
+        print(line)
 
 
 def cpu_model():
@@ -340,6 +381,12 @@ def main():
     parser.add_argument("--inter-op", type=int, default=0,
                         help="TensorFlow inter-op threads (0: TensorFlow's default)")
     parser.add_argument("--no-peer", action="store_true", help="ours only")
+    parser.add_argument("--backend", nargs="*", default=[], choices=["jax"],
+                        help="also time ours on these Keras backends (XLA-compiled), each in "
+                             "a process of its own, beside TensorFlow in this one")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also time TensorFlow's float32 step of this git revision of "
+                             "keras_tinybert (e.g. the commit before a change), in a worker")
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
     if args.inter_op:
@@ -348,14 +395,20 @@ def main():
     variant_options = {"float32": {}, "bf16-teacher": {"teacher_precision": "bfloat16"},
                        "float32-xla": {"jit_compile": True}}
     variants = {f"keras_tinybert {v}": variant_options[v] for v in args.variants}
-    peer = None if args.no_peer else Peer()
+    peer = None if args.no_peer else textbrewer_worker()
     peak = MatmulPeak(peer=peer)
     results = {"cpu": cpu_model(), "cases": {}}
     print(f"CPU: {results['cpu']}, {os.cpu_count()} cores", flush=True)
+    workers = {f"keras_tinybert float32 {b}-xla": (ours_worker(b), {"jit_compile": True})
+               for b in args.backend}
+    scratch = tempfile.TemporaryDirectory()
+    if args.baseline:
+        old = checkout_of(args.baseline, pathlib.Path(scratch.name))
+        workers[f"keras_tinybert float32 @{args.baseline}"] = (ours_worker(checkout=old), {})
     try:
         for name in args.cases:
             rows = compare_steps(name, CASES[name], variants, peer, args.steps,
-                                 args.block, args.warmup, args.threads, peak)
+                                 args.block, args.warmup, args.threads, peak, workers)
             print(f"\nfloat32 matmul peak ({peak.n}x{peak.n}, probed between the blocks): "
                   f"TensorFlow {peak.gflops:.1f} GFLOP/s", flush=True)
             if peak.peer_gflops is not None:
@@ -384,8 +437,10 @@ def main():
             slow, fast = (r["seconds"] for r in rows.values())
             print(f"  gain: {slow / fast:.2f}x")
     finally:
-        if peer is not None:
-            peer.close()
+        for worker in [peer] + [w for w, _ in workers.values()]:
+            if worker is not None:
+                worker.close()
+        scratch.cleanup()
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
