@@ -8,12 +8,14 @@
         distiller.compile(optimizer=kt.optimizers.AdamW(1e-4))
     distiller.fit(dataset_of_global_batches, ...)
 
-Keras distributes a `tf.data` input itself: each dataset batch is the *global* batch,
+On JAX, `strategy` returns a `JaxDataParallel` (Keras' `DataParallel` over the
+local devices) instead. Keras distributes a `tf.data` input itself: each dataset batch is the *global* batch,
 split across replicas (and, on several machines, sharded by worker). The distiller
 divides its loss by `num_replicas_in_sync`, so N replicas take the step one replica
 would take on the same global batch (tests check this for 2 replicas and 2 workers).
 """
 
+import contextlib
 import json
 import os
 
@@ -50,7 +52,7 @@ def resolve_kind(kind="auto", tpu=None):
 
 
 def strategy(kind="auto", tpu=None, devices=None):
-    """A `tf.distribute.Strategy`.
+    """A `tf.distribute.Strategy` (on JAX, a `JaxDataParallel`).
 
     Args:
         kind: ``"auto"`` picks a TPU when one is configured (``tpu`` or
@@ -60,6 +62,8 @@ def strategy(kind="auto", tpu=None, devices=None):
             TPU VM).
         devices: devices for ``"mirrored"`` (default: all GPUs, else the CPU).
     """
+    if keras.backend.backend() == "jax":
+        return jax_data_parallel(kind)
     kind = resolve_kind(kind, tpu)
     if kind == "default":
         return tf.distribute.get_strategy()
@@ -79,6 +83,37 @@ def strategy(kind="auto", tpu=None, devices=None):
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+class JaxDataParallel:
+    """On JAX (no tf.distribute): Keras' `DataParallel` over this host's devices, set
+    for the process, so that `fit` splits every global batch over them and averages
+    the gradients (variables are replicated as they are created: call this before
+    building the models). It has the two members of a strategy that runs read."""
+
+    def __init__(self, devices):
+        self.devices = devices
+        self.num_replicas_in_sync = len(devices)
+        if len(devices) > 1:
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def jax_data_parallel(kind="auto"):
+    """The JAX form of `strategy(kind)`: "auto", "mirrored" and "tpu" take every local
+    device (a TPU VM's cores, or XLA's host devices), "default" one."""
+    import jax
+
+    if kind not in KINDS:
+        raise ValueError(f"Unknown strategy {kind!r}: use one of {KINDS}.")
+    if kind == "multi_worker":
+        raise ValueError("strategy='multi_worker' is TensorFlow's (TF_CONFIG); on JAX, run one "
+                         "process per host after jax.distributed.initialize() with "
+                         "keras.distribution.DataParallel, or use KERAS_BACKEND=tensorflow.")
+    devices = jax.devices()
+    return JaxDataParallel(devices[:1] if kind == "default" else devices)
 
 
 def mixed_precision(mode="none"):

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import warnings
 
+import numpy as np
 import pytest
 import yaml
 
@@ -205,9 +206,21 @@ def test_a_training_run_prints_no_noise(tiny_task, tmp_path):
 
 @pytest.mark.slow
 def test_the_commands_on_jax(tiny_task, tmp_path, monkeypatch):
-    """KERAS_BACKEND=jax: `evaluate` runs the model compiled by JAX and prints the
-    accuracy TensorFlow prints; `export` switches itself to TensorFlow (one note)
-    and writes a SavedModel that verifies."""
+    """KERAS_BACKEND=jax: `distill` on two (XLA host) devices trains data-parallel;
+    `evaluate` runs the model compiled by JAX and prints the accuracy TensorFlow
+    prints; `export` switches itself to TensorFlow (one note) and writes a
+    SavedModel that verifies."""
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    result = run_cli("distill", "--stage", "intermediate", "--teacher", str(tiny_task / "teacher"),
+                     "--student-shape", "1L-16H-32I", "--task", "sst2", "--data-dir",
+                     str(tiny_task / "sst2"), "--seq-len", "16", "--batch-size", "8",
+                     "--epochs", "1", "--output", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    assert "strategy=JaxDataParallel (2 replicas)" in result.stdout
+    (run,) = (tmp_path / "runs").glob("distill-intermediate-*")
+    assert np.isfinite(json.loads((run / "history.json").read_text())["loss"]).all()
+    monkeypatch.delenv("XLA_FLAGS")
     printed = {}
     for backend in ("tensorflow", "jax"):
         monkeypatch.setenv("KERAS_BACKEND", backend)
