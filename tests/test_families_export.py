@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras_tinybert import cli, runs, testing
 from keras_tinybert import export as kt_export
 from keras_tinybert.export import litert
+from keras_tinybert.export.client_metadata import INPUT_ORDER, client_problems
 
 TASK_FAMILIES = [f for f, spec in testing.FAMILIES.items() if spec.classifier is not None]
 FAST = {"bert", "roberta", "f_net"}  # one per input layout; the rest run under -m slow
@@ -65,7 +66,12 @@ def test_tflite(family, sentences, tmp_path):
         warnings.simplefilter("ignore", kt_export.ClientMetadataWarning)
         kt_export.tflite(model, path, outputs="logits")
     metadata = json.loads(kt_export.metadata_path(path).read_text())
-    assert metadata["inputs"] == list(kt_export.input_names(model))
+    own = list(kt_export.input_names(model))
+    assert metadata["model_inputs"] == own
+    # a model the clients can read takes their three inputs (ignoring those it does not read)
+    client_ready = set(own) <= set(INPUT_ORDER) and not client_problems(model.preprocessor)
+    assert metadata["inputs"] == (list(INPUT_ORDER) if client_ready else own)
+    assert metadata["client_metadata"] == client_ready
     assert b"HashTable" not in path.read_bytes()  # converted without the tokenizer
     assert metadata["select_tf_ops"] == []
     parity = kt_export.verify(path, model, sentences)

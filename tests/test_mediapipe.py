@@ -166,3 +166,19 @@ def test_task_library_runs_float_float16_and_int8_files(task_library, trained, e
         assert (scores.argmax(-1) == litert.argmax(-1)).all()
     with pytest.raises(RuntimeError, match="FULLY_CONNECTED' version '12'"):
         task_library.load(exports["dynamic"])
+
+
+@pytest.mark.parametrize("family", ["distil_bert", "roformer_v2"])
+def test_families_without_all_three_inputs_run_on_raw_text(client, task_library, family, tmp_path):
+    """DistilBERT reads no segment ids, RoFormerV2 no mask: their files take the clients'
+    three inputs anyway (the graph ignores the unread one), carry client metadata, and
+    MediaPipe and the Task Library give Keras' probabilities on raw text."""
+    model = testing.spread_weights(testing.tiny_family_model(family, num_layers=2, sequence_length=64))
+    path = kt_export.tflite(model, tmp_path / f"{family}.tflite", metadata={"label_names": LABELS})
+    texts = SPECIAL_TEXTS + _task(30, seed=3)[0]
+    expected = _keras_probabilities(model, texts)
+    assert np.ptp(expected[:, 0]) > 0.1 and expected.max() < 0.99  # varied, not saturated
+    for runner in (client, task_library):
+        scores, labels = runner.classify(runner.load(path), texts)
+        assert labels == LABELS
+        assert np.abs(scores - expected).max() < 1e-5, runner

@@ -42,6 +42,16 @@ def input_names(model):
     return tuple(n for n in INPUT_NAMES if n in names) + tuple(sorted(n for n in names if n not in INPUT_NAMES))
 
 
+def complete_inputs(inputs, names):
+    """`inputs` (int32 arrays keyed by a model's input names) with every one of `names`:
+    a `.tflite` may take inputs its model does not read (`litert.file_inputs`), fed
+    here as all-zero segment ids and an all-ones mask (what a client sends for one
+    unpadded segment)."""
+    ids = np.asarray(inputs["token_ids"])
+    fill = {"segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)}
+    return {name: inputs[name] if name in inputs else fill[name] for name in names}
+
+
 def token_id_spec(names=INPUT_NAMES):
     """The token-id signature shared by SavedModel and TFLite: int32 [batch, length]
     for each of `names` (`input_names(model)`)."""

@@ -42,6 +42,7 @@ import tensorflow as tf
 from keras_tinybert.export import builtin_ops, client_metadata, tflite_metadata
 from keras_tinybert.export.artifacts import (
     build_metadata,
+    complete_inputs,
     find_preprocessor,
     inference_model,
     input_names,
@@ -104,7 +105,10 @@ def tflite(
     calibration = None
     if quantization == "int8":
         calibration = _calibration_inputs(model, representative_data, preprocessor)
-    content, flex_ops = convert_with_note(model, quantization, calibration, max_length=max_length)
+    problems = client_metadata.client_problems(preprocessor, metadata)
+    inputs = file_inputs(model, client_ready=not problems)
+    content, flex_ops = convert_with_note(model, quantization, calibration, max_length=max_length,
+                                          inputs=inputs)
     rewrites = None
     if quantization == "int8":
         content, rewrites = xnnpack_int8_rewrites(content)
@@ -117,14 +121,14 @@ def tflite(
         quantization=quantization or "none",
         calibration_examples=None if calibration is None else len(calibration["token_ids"]),
         int8_rewrites=rewrites,
-        inputs=list(input_names(model)),
+        inputs=list(inputs),
+        model_inputs=list(input_names(model)),
         outputs=list(output_names),
         max_input_length=max_length,
         select_tf_ops=flex_ops,
     )
-    problems = client_metadata.client_problems(preprocessor, metadata)
-    if tuple(input_names(model)) != client_metadata.INPUT_ORDER:
-        problems.append(f"the model takes inputs {list(input_names(model))}, while the clients feed "
+    if tuple(inputs) != client_metadata.INPUT_ORDER:
+        problems.append(f"the model takes inputs {list(inputs)}, while the clients feed "
                         f"{list(client_metadata.INPUT_ORDER)}")
     if flex_ops:
         problems.append(f"it needs Select TF ops ({', '.join(flex_ops)}), which the clients' runtimes lack")
@@ -195,6 +199,17 @@ def truncate_like_keras(inputs, max_length):
     return {name: tf.gather(value, index, batch_dims=1) for name, value in inputs.items()}
 
 
+def pad_like_keras(inputs, max_length, pad_id=0):
+    """Pad rows at the end to `max_length`, as keras-hub's packer pads them, for a model
+    that reads no padding mask (F-Net, RoFormerV2): its output depends on the padded
+    length (F-Net's Fourier transform mixes every position; keras-hub 0.32's RoFormerV2
+    lets queries see padded keys), so an unpadded row from a client is padded here as
+    Keras' preprocessor would pad it. Token ids get `pad_id`, other inputs 0."""
+    extra = tf.maximum(max_length - tf.shape(inputs["token_ids"])[1], 0)
+    return {name: tf.pad(value, [[0, 0], [0, extra]], constant_values=pad_id if name == "token_ids" else 0)
+            for name, value in inputs.items()}
+
+
 def normalize_quantization(quantization):
     """None / "none" -> None; otherwise one of `QUANTIZATIONS`, or a clear error."""
     if quantization in (None, "none", "float32"):
@@ -212,12 +227,24 @@ class SelectTfOpsNote(UserWarning):
     names them and what the app must link."""
 
 
-def convert_with_note(model, quantization=None, calibration=None, max_length=None):
+def file_inputs(model, client_ready):
+    """The `.tflite`'s int32 inputs: the clients' three (`client_metadata.INPUT_ORDER`)
+    when the model reads a subset of them and the clients can read its text
+    (`client_ready`), so that DistilBERT (no segment ids), RoFormerV2 and F-Net (no
+    mask) run in MediaPipe and the Task Library, which feed all three; the graph
+    ignores the ones the model does not read. Otherwise the model's own."""
+    own = input_names(model)
+    if client_ready and set(own) <= set(client_metadata.INPUT_ORDER):
+        return client_metadata.INPUT_ORDER
+    return own
+
+
+def convert_with_note(model, quantization=None, calibration=None, max_length=None, inputs=None):
     """`(bytes, flex_ops)`: the builtin-only graph when it converts, else the graph with
     Select TF ops and the sorted names of the TF ops it needs (a `SelectTfOpsNote` is
     warned and printed): never a raw converter traceback."""
     try:
-        return convert(model, quantization, calibration, max_length=max_length), []
+        return convert(model, quantization, calibration, max_length=max_length, inputs=inputs), []
     except Exception as error:  # the converter raises ConverterError, with the ops in its text
         flex_ops = sorted(set(re.findall(r"'(tf\.[A-Za-z0-9_]+)' op is neither a custom op nor a flex op",
                                          str(error))))
@@ -230,27 +257,34 @@ def convert_with_note(model, quantization=None, calibration=None, max_length=Non
             "this file here (verify the SavedModel instead). MediaPipe and the Task Library cannot run it.")
     print(f"note: {note}")
     warnings.warn(note, SelectTfOpsNote, stacklevel=3)
-    return convert(model, quantization, calibration, max_length=max_length, select_tf_ops=True), flex_ops
+    return convert(model, quantization, calibration, max_length=max_length, select_tf_ops=True,
+                   inputs=inputs), flex_ops
 
 
-def convert(model, quantization=None, calibration=None, max_length=None, select_tf_ops=False):
+def convert(model, quantization=None, calibration=None, max_length=None, select_tf_ops=False,
+            inputs=None):
     """The TFLite flatbuffer bytes for `model`, as the converter writes them: one
     `serving_default` signature, token ids in (cut to `max_length` by
     `truncate_like_keras`), float32 `logits` out, traced with `builtin_ops`'
-    formulations. `tflite` then applies
+    formulations. `inputs` (default: the model's) may add inputs the model does not
+    read (`file_inputs`). `tflite` then applies
     `xnnpack_int8_rewrites` (int8) and `client_layout`."""
+    pad_id = getattr(getattr(getattr(model, "preprocessor", None), "tokenizer", None), "pad_token_id", 0)
     model = inference_model(model)  # no preprocessor: a tokenizer is not part of a TFLite graph
+    reads = input_names(model)
     with tempfile.TemporaryDirectory() as tmp, builtin_ops.builtin_formulations(model):
         archive = keras.export.ExportArchive()
         archive.track(model)
 
-        def serve(inputs):
+        def serve(feed):
             if max_length:
-                inputs = truncate_like_keras(inputs, max_length)
-            return {"logits": tf.cast(model(inputs, training=False), tf.float32)}
+                feed = truncate_like_keras(feed, max_length)
+                if "padding_mask" not in reads:
+                    feed = pad_like_keras(feed, max_length, pad_id or 0)
+            return {"logits": tf.cast(model({k: feed[k] for k in reads}, training=False), tf.float32)}
 
         archive.add_endpoint("serving_default",
-                             tf.function(serve, input_signature=[token_id_spec(input_names(model))]))
+                             tf.function(serve, input_signature=[token_id_spec(inputs or reads)]))
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -261,7 +295,8 @@ def convert(model, quantization=None, calibration=None, max_length=None, select_
         if quantization == "float16":
             converter.target_spec.supported_types = [tf.float16]
         if quantization == "int8":
-            converter.representative_dataset = _unpadded_examples(calibration)
+            converter.representative_dataset = _unpadded_examples(
+                complete_inputs(calibration, inputs or reads))
             # Fail rather than silently keep float ops: every op must have an int8 kernel.
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
                 [tf.lite.OpsSet.SELECT_TF_OPS] if select_tf_ops else [])

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from keras_tinybert.export.artifacts import (
     artifact_size_mb,
+    complete_inputs,
     find_preprocessor,
     input_names,
     is_token_ids,
@@ -84,7 +85,7 @@ def verify(artifact, model, inputs, preprocessor=None, signature=None, batch_siz
     if artifact.suffix == ".tflite":
         predict = tflite_predictor(artifact, trim_padding=trim_padding)
         signature, feed, output = "serving_default", ids, predict.output
-        if client_check and is_text and not isinstance(inputs, dict) and "padding_mask" in names:
+        if client_check and is_text and not isinstance(inputs, dict):
             difference, agreement, count, longest = client_parity(artifact, model, inputs, preprocessor)
             client = dict(client_max_abs_diff=difference, client_agreement=agreement,
                           client_num_examples=count, client_longest_input=longest)
@@ -143,7 +144,8 @@ def tflite_predictor(path, num_threads=None, trim_padding=True):
         length = batch["token_ids"].shape[1]
         if trim_padding and "padding_mask" in batch:
             length = max(1, int(np.asarray(batch["padding_mask"]).astype(bool).sum(axis=1).max()))
-        scores = runner(**{name: batch[name][:, :length] for name in names})[output]
+        feed = complete_inputs({name: np.asarray(v)[:, :length] for name, v in batch.items()}, names)
+        scores = runner(**feed)[output]
         return scores if output == "logits" else log_floored(scores)
 
     predict.input_names = names
