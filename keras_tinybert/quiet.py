@@ -38,6 +38,9 @@ START_UP_NOISE = re.compile("|".join([
     r"To enable the following instructions: .* rebuild TensorFlow with the appropriate",
 ]))
 
+# What LiteRT's interpreter prints (C++, to fd 2) each time it is made: nothing to act on.
+LITERT_NOISE = re.compile(r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$")
+
 # Keras warnings that name nothing a command-line user did or can change.
 CLI_WARNINGS = (
     # Loading a keras-hub task model: its compile() is custom, and the commands

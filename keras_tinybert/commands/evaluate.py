@@ -14,7 +14,6 @@ folder. `keras_tinybert.evaluation.evaluate_model` returns the same numbers as a
 
 import json
 import pathlib
-import sys
 
 
 def add_arguments(parser):
@@ -34,12 +33,8 @@ def add_arguments(parser):
 def run(args):
     from keras_tinybert.evaluation import evaluate_model
 
-    try:
-        result = evaluate_model(args.model, args.task, args.data_dir, args.seq_len,
-                                latency=args.latency, export_sizes=args.export_sizes)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    result = evaluate_model(args.model, args.task, args.data_dir, args.seq_len,
+                            latency=args.latency, export_sizes=args.export_sizes)
     print(format_result(result))
     if args.json:
         path = pathlib.Path(args.json)

@@ -23,7 +23,6 @@ import csv
 import functools
 import json
 import pathlib
-import sys
 import warnings
 
 
@@ -58,22 +57,18 @@ def run(args):
     from keras_tinybert.export.parity import random_token_ids
 
     if args.format == "saved_model" and args.quantize != "none":
-        print("error: --quantize applies to --format tflite; a SavedModel is float32.", file=sys.stderr)
-        return 2
+        raise SystemExit("--quantize applies to --format tflite; a SavedModel is float32.")
     if args.quantize == "int8" and not args.data:
-        print("error: --quantize int8 needs --data (real sentences to calibrate on).", file=sys.stderr)
-        return 2
+        raise SystemExit("--quantize int8 needs --data (real sentences to calibrate on).")
     if args.format == "saved_model" and args.outputs:
-        print("error: --outputs applies to --format tflite; a SavedModel has both.", file=sys.stderr)
-        return 2
+        raise SystemExit("--outputs applies to --format tflite; a SavedModel has both.")
     model, metadata = export.load_student(args.model)
     metadata = {**_run_task(args.model), **metadata}  # runs.read_metadata: task, text_fields
     text_inputs = text_fields(metadata)  # a pair task is served and verified with both texts
     preprocessor = getattr(model, "preprocessor", None)
     calibration, verification = _sentences(args, metadata) if args.data else (None, None)
     if verification is not None and preprocessor is None:
-        print("error: --data needs a model with a preprocessor (tokenizer) attached.", file=sys.stderr)
-        return 2
+        raise SystemExit("--data needs a model with a preprocessor (tokenizer) attached.")
     if verification is None:
         verification = random_token_ids(model, args.num_verify)
     if args.format == "saved_model":

@@ -17,6 +17,7 @@ from keras_tinybert.export.artifacts import (
     token_ids,
 )
 from keras_tinybert.export.client_metadata import wrapping_ids
+from keras_tinybert.quiet import LITERT_NOISE, filtered_stderr
 
 
 @dataclasses.dataclass
@@ -158,7 +159,12 @@ def _signature_runner(Interpreter, path, num_threads):
     with Select TF ops (which that runtime lacks), TensorFlow's, which links the Flex
     delegate."""
     if not uses_select_tf_ops(path):
-        return Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner("serving_default")
+        # The first run creates the XNNPACK delegate, which prints a line to fd 2.
+        with filtered_stderr(LITERT_NOISE):
+            runner = Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner(
+                "serving_default")
+            runner(**{name: np.ones([1, 4], "int32") for name in runner.get_input_details()})
+        return runner
     runner = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner("serving_default")
     try:
         runner(**{name: np.ones([1, 4], "int32") for name in runner.get_input_details()})
