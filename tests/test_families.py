@@ -14,6 +14,7 @@ import tensorflow as tf
 
 import keras_tinybert as kt
 from keras_tinybert import testing
+from keras_tinybert.config import parse_shape
 
 FAMILIES = sorted(testing.FAMILIES)
 TASK_FAMILIES = [f for f in FAMILIES if testing.FAMILIES[f].classifier is not None]
@@ -72,6 +73,14 @@ def test_student_like(family):
     assert taps.num_heads == teacher_taps.num_heads
     assert taps.has_logits == teacher_taps.has_logits
     assert kt.taps.vocabulary_size(student) == kt.taps.vocabulary_size(teacher)
+    # the command line's --student-shape; heads asked of F-Net (none) are a clear error
+    shape = "1L-16H-40I" + ("" if teacher_taps.num_heads is None else "-2A")
+    shaped = kt.Taps(kt.models.student_like(teacher, **parse_shape(shape)))
+    assert (shaped.num_layers, shaped.hidden_dim, shaped.num_heads) == (
+        1, 16, None if teacher_taps.num_heads is None else 2)
+    if teacher_taps.num_heads is None:
+        with pytest.raises(ValueError, match="without num_heads"):
+            kt.models.student_like(teacher, **parse_shape("1L-16H-40I-2A"))
 
 
 def test_taps_parity(family):
