@@ -3,7 +3,7 @@
 
     python tests/jax_distiller_step.py {tensorflow,jax} DIR [STAGE ...]
 
-For each stage (default: general, intermediate and prediction) builds
+For each stage (default: general, intermediate, joint and prediction) builds
 `testing.tiny_distiller`, loads DIR/STAGE.weights.h5 (saved by the TensorFlow
 side, so both backends start from the same numbers), evaluates one fixed batch,
 fits two steps with SGD and a weight decay (which would shrink the student's
@@ -20,7 +20,7 @@ import os
 import sys
 
 backend, out_dir = sys.argv[1:3]
-stages = sys.argv[3:] or ["general", "intermediate", "prediction"]
+stages = sys.argv[3:] or ["general", "intermediate", "joint", "prediction"]
 os.environ["KERAS_BACKEND"] = backend
 
 import keras  # noqa: E402

@@ -369,8 +369,8 @@ def test_bfloat16_teacher_losses_within_one_percent_and_teacher_untouched(teache
 def test_jax_distiller_equals_tensorflow(tmp_path):
     """The real `kt.Distiller` and `kt.Taps` under KERAS_BACKEND=jax (Keras'
     stateless steps call `compute_loss`; the taps run `keras.ops`) against
-    TensorFlow's `train_step` and fast kernels, for the general, intermediate and
-    prediction stages, from the same weights and batch (tests/jax_distiller_step.py);
+    TensorFlow's `train_step` and fast kernels, for every stage (general,
+    intermediate, joint, prediction), from the same weights and batch (tests/jax_distiller_step.py);
     the JAX-trained student then ships from TensorFlow.
 
     Both are float32 and sum the same terms in another order (XLA vs TF kernels):
@@ -394,7 +394,7 @@ def test_jax_distiller_equals_tensorflow(tmp_path):
         run = subprocess.run([sys.executable, script, backend, str(tmp_path)],
                              capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-3000:]
-    for stage in ("general", "intermediate", "prediction"):
+    for stage in ("general", "intermediate", "joint", "prediction"):
         results = {}
         for backend in ("tensorflow", "jax"):
             out = str(tmp_path / f"{backend}-{stage}")
