@@ -41,6 +41,7 @@ main() {  # the whole script is read before it runs: editing it cannot change a 
     mkdir -p "$KT_RUNS/logs"
     : > "$KT_RUNS/times.tsv"
     local started=$(date +%s)
+    git rev-parse HEAD > "$KT_RUNS/commit" 2>/dev/null || echo unknown > "$KT_RUNS/commit"
     echo "== headline: runs in $KT_RUNS; data: $data"
 
     if [ "${INSTALL:-1}" = 1 ]; then
@@ -142,14 +143,14 @@ augment_first() {  # augment_first LAST FIRST: sentences 1..LAST, as two files, 
 
 report() {  # the figures, each step's wall time, and headline.json
     python - "$1" <<'PY'
-import glob, json, os, subprocess, sys
+import glob, json, os, sys
 
 runs = os.environ["KT_RUNS"]
 teacher = json.load(open(glob.glob(f"{runs}/teacher-sst2-*/summary.json")[0]))
 student = json.load(open(sorted(glob.glob(f"{runs}/distill-prediction-*/summary.json"))[-1]))
 t, s = teacher["dev"]["accuracy"], student["dev_student"]["accuracy"]
 seconds = dict(line.split("\t") for line in open(f"{runs}/times.tsv").read().split("\n") if line)
-commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+commit = open(f"{runs}/commit").read()  # the commit the run started at
 smoke = sys.argv[1] == "1"
 result = {
     "command": ("SMOKE=1 " if smoke else "") + "bash scripts/headline.sh",
