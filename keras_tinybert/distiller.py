@@ -490,11 +490,11 @@ class Distiller(keras.Model):
 
     # --------------------------------------------------------------- forward --
     def call(self, inputs, training=False):
-        """The student's output: the distiller predicts what the student does.
-        (Keras' own steps, on JAX, call this first: the inputs are checked here.)"""
-        self._check_inputs(inputs)
+        """The student's output: the distiller predicts what the student does."""
         return self.student(token_inputs(inputs), training=training)
 
+    # The input dict is checked before any step runs (Keras' own JAX step would call
+    # the student first, whose error names no fix).
     def fit(self, x=None, *args, **kwargs):
         self._check_inputs(_first_inputs(x))
         return super().fit(x, *args, **kwargs)

@@ -92,7 +92,6 @@ class JaxDataParallel:
     building the models). It has the two members of a strategy that runs read."""
 
     def __init__(self, devices):
-        self.devices = devices
         self.num_replicas_in_sync = len(devices)
         if len(devices) > 1:
             keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))

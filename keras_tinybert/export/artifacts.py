@@ -45,11 +45,14 @@ def input_names(model):
 def complete_inputs(inputs, names):
     """`inputs` (int32 arrays keyed by a model's input names) with every one of `names`:
     a `.tflite` may take inputs its model does not read (`litert.file_inputs`), fed
-    here as all-zero segment ids and an all-ones mask (what a client sends for one
+    here as an all-ones mask and all-zero segment ids (what a client sends for one
     unpadded segment)."""
     ids = np.asarray(inputs["token_ids"])
-    fill = {"segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)}
-    return {name: inputs[name] if name in inputs else fill[name] for name in names}
+
+    def fill(name):
+        return np.ones_like(ids) if name == "padding_mask" else np.zeros_like(ids)
+
+    return {name: inputs[name] if name in inputs else fill(name) for name in names}
 
 
 def token_id_spec(names=INPUT_NAMES):

@@ -157,22 +157,21 @@ def tflite_predictor(path, num_threads=None, trim_padding=True):
 def _signature_runner(Interpreter, path, num_threads):
     """The `serving_default` runner of a `.tflite`: LiteRT's interpreter, or, for a file
     with Select TF ops (which that runtime lacks), TensorFlow's, which links the Flex
-    delegate."""
-    if not uses_select_tf_ops(path):
-        # The first run creates the XNNPACK delegate, which prints a line to fd 2.
-        with filtered_stderr(LITERT_NOISE):
-            runner = Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner(
-                "serving_default")
+    delegate. One warm-up run, with fd 2 filtered: it creates the XNNPACK delegate,
+    which prints a line, and shows whether the Flex ops really run."""
+    flex = uses_select_tf_ops(path)
+    make = tf.lite.Interpreter if flex else Interpreter
+    with filtered_stderr(LITERT_NOISE):
+        runner = make(model_path=str(path), num_threads=num_threads).get_signature_runner("serving_default")
+        try:
             runner(**{name: np.ones([1, 4], "int32") for name in runner.get_input_details()})
-        return runner
-    runner = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner("serving_default")
-    try:
-        runner(**{name: np.ones([1, 4], "int32") for name in runner.get_input_details()})
-    except RuntimeError as error:
-        raise SelectTfOpsUnavailable(
-            f"{path} uses Select TF ops (Flex), and no interpreter here links the Flex delegate "
-            "(LiteRT's Python package has none; TensorFlow's pip build neither). Run it in an app "
-            "that links the Flex delegate, or verify the SavedModel export of the same model.") from error
+        except RuntimeError as error:
+            if not flex:
+                raise
+            raise SelectTfOpsUnavailable(
+                f"{path} uses Select TF ops (Flex), and no interpreter here links the Flex delegate "
+                "(LiteRT's Python package has none; TensorFlow's pip build neither). Run it in an app "
+                "that links the Flex delegate, or verify the SavedModel export of the same model.") from error
     return runner
 
 
@@ -364,10 +363,7 @@ def random_token_ids(model, count, length=None):
     fallback when no text is given."""
     from keras_tinybert.taps import vocabulary_size
 
-    rng = np.random.default_rng(0)
-    vocabulary = vocabulary_size(model)
     preprocessor = getattr(model, "preprocessor", None)
     length = length or getattr(preprocessor, "sequence_length", None) or 128
-    fill = {"token_ids": lambda: rng.integers(5, vocabulary, size=(count, length), dtype="int32"),
-            "padding_mask": lambda: np.ones((count, length), "int32")}
-    return {name: fill.get(name, lambda: np.zeros((count, length), "int32"))() for name in input_names(model)}
+    ids = np.random.default_rng(0).integers(5, vocabulary_size(model), size=(count, length), dtype="int32")
+    return complete_inputs({"token_ids": ids}, input_names(model))
