@@ -227,13 +227,15 @@ def block_at(block, x, positions, padding_mask):
     if block.normalize_first:
         query, keys = block._self_attention_layer_norm(x_at), block._self_attention_layer_norm(x)
     h = block._self_attention_layer(query=query, value=keys, attention_mask=mask,
-                                    training=False) + residual
+                                    training=False)
+    h = block._self_attention_dropout(h, training=False) + residual
     if not block.normalize_first:
         h = block._self_attention_layer_norm(h)
     residual = h
     if block.normalize_first:
         h = block._feedforward_layer_norm(h)
-    h = block._feedforward_output_dense(block._feedforward_intermediate_dense(h)) + residual
+    h = block._feedforward_output_dense(block._feedforward_intermediate_dense(h))
+    h = block._feedforward_dropout(h, training=False) + residual
     if not block.normalize_first:
         h = block._feedforward_layer_norm(h)
     return h
