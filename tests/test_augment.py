@@ -2,6 +2,7 @@
 
 import gzip
 
+import keras
 import keras_hub
 import numpy as np
 import pytest
@@ -82,11 +83,19 @@ def test_identical_rows_run_once_and_bfloat16_encoder(masked_lm):
     first = mlm.candidates([(pieces, 1), (pieces, 3), (pieces, 1)])
     assert first[0] == first[2] and calls == [2]  # three requests, two distinct rows
     assert mlm.candidates([(pieces, 3)]) == [first[1]] and calls == [2]  # remembered
-    half = MaskedLMCandidates(masked_lm, k=15, dtype="bfloat16")
-    assert half.encoder.dtype_policy.name == "bfloat16" and half.head.compute_dtype == "float32"
+    half = MaskedLMCandidates(masked_lm, k=15, dtype="bfloat16", recheck_margin=0)
+    dense = [layer for layer in half.fast_encoder._flatten_layers()
+             if isinstance(layer, keras.layers.EinsumDense)]
+    assert dense and {(d.compute_dtype, d.variable_dtype) for d in dense} == {
+        ("bfloat16", "float32")}
+    assert half.head.compute_dtype == "float32"
     found = half.candidates([(pieces, 1), (pieces, 3)])
     overlap = [len(set(a) & set(b)) / len(a) for a, b in zip(first, found)]
-    assert min(overlap) >= 0.7, overlap
+    assert min(overlap) >= 0.7 and half.rechecked == [0, 2], (overlap, half.rechecked)
+    # Every row a near-tie: every row is computed again in float32, so float32's sets.
+    exact = MaskedLMCandidates(masked_lm, k=15, dtype="bfloat16", recheck_margin=np.inf)
+    assert exact.candidates([(pieces, 1), (pieces, 3)]) == first[:2]
+    assert exact.rechecked == [2, 2]
 
 
 def test_eligibility_and_glove_for_multi_piece_words(masked_lm, glove):

@@ -31,8 +31,12 @@ def add_arguments(parser):
                         help="GloVe words kept (the paper: first 100k)")
     parser.add_argument("--batch-size", type=int, default=64, help="masked-LM rows per call")
     parser.add_argument("--mlm-dtype", choices=("float32", "bfloat16"), default="float32",
-                        help="bfloat16: run the masked LM's encoder in bfloat16 (faster on "
-                        "CPUs with bfloat16 units; its candidates differ on a few words)")
+                        help="bfloat16: the masked LM's matrix products in bfloat16 (faster "
+                        "on CPUs with bfloat16 units; near-ties at the K-th place are "
+                        "computed again in float32)")
+    parser.add_argument("--mlm-recheck-margin", type=float, default=0.01,
+                        help="with --mlm-dtype bfloat16: rows whose K-th and (K+1)-th logits "
+                        "are closer than this are computed again in float32 (0: never)")
     parser.add_argument("--chunk-size", type=int, default=256, help="rows per checkpoint")
     parser.add_argument("--no-resume", action="store_true",
                         help="start over instead of resuming an interrupted run")
@@ -69,7 +73,8 @@ def _run(args):
     else:
         mlm = MaskedLMCandidates(load_masked_lm(args.mlm), k=args.k,
                                  batch_size=args.batch_size,
-                                 dtype=None if args.mlm_dtype == "float32" else args.mlm_dtype)
+                                 dtype=None if args.mlm_dtype == "float32" else args.mlm_dtype,
+                                 recheck_margin=args.mlm_recheck_margin)
     glove = GloVe.load(args.glove, vocab_limit=args.vocab_limit)
     n = spec.augment_n if args.n is None else args.n
     augmenter = Augmenter(mlm, glove, n_samples=n, p=args.p, k=args.k, seed=args.seed)
