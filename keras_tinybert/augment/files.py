@@ -30,6 +30,8 @@ def _settings(augmenter, table):
         "input": str(table.path.resolve()), "input_bytes": stat.st_size,
         "n_samples": augmenter.n_samples, "p": augmenter.p, "k": augmenter.k,
         "mlm_k": augmenter.mlm.k, "mlm_dtype": getattr(augmenter.mlm, "dtype", None),
+        "mlm_recheck_margin": getattr(augmenter.mlm, "dtype", None)
+        and augmenter.mlm.recheck_margin,  # read only with a bfloat16 masked LM
         "seed": augmenter.seed,
     }
 
