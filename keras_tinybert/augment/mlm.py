@@ -12,8 +12,8 @@ reads one. Here the output is the same for less work:
 
 - all (sentence, word) rows of a call are built at once, identical rows (a sentence
   seen twice, a premise repeated across MNLI pairs) are computed once and remembered,
-  and the rows are sorted by length and run `batch_size` at a time through one compiled
-  function that returns only the top-K ids;
+  and the rows are sorted by length and run `batch_size` at a time, each batch padded
+  to its longest row, through one compiled function that returns only the top-K ids;
 - the head (dense, layer norm, the vocabulary projection: 384 × 30,522 for MiniLM, as
   many multiply-adds per token as the whole 6-layer encoder) runs only at the masked
   position, and so does the encoder's last block, except for its keys and values (the
@@ -137,19 +137,6 @@ class MaskedLMCandidates:
         return tf.function(forward, input_signature=[
             spec, tf.TensorSpec([None, None], tf.bool), spec, tf.TensorSpec([None, 1], tf.int32)])
 
-    def _run(self, ids, mask, segments, positions):
-        """Top-K ids of one batch; with `dtype`, near-ties at the K-th place re-run in
-        float32."""
-        if self._fast_top_k is None:
-            return self._top_k(ids, mask, segments, positions)[0].numpy()
-        top, gap = self._fast_top_k(ids, mask, segments, positions)
-        top, near = top.numpy(), np.flatnonzero(gap.numpy() < self.recheck_margin)
-        if near.size:
-            top[near] = self._top_k(ids[near], mask[near], segments[near], positions[near])[0]
-        self.rechecked[0] += near.size
-        self.rechecked[1] += len(ids)
-        return top
-
     def word_pieces(self, words):
         """WordPiece ids of each word (tokenised once per distinct word, in one call)."""
         new = sorted({w for w in words if w not in self._pieces})
@@ -175,27 +162,47 @@ class MaskedLMCandidates:
 
     def top_k_ids(self, rows):
         """Top-K vocabulary ids for each `(token_ids, segment_ids, mask_position)` row;
-        identical rows are computed once (and remembered, up to `cache_size` rows)."""
+        identical rows are computed once (and remembered, up to `cache_size` rows).
+
+        With `dtype`, every row runs in that dtype first; the rows whose K-th and
+        (K+1)-th logits are closer than `recheck_margin` are then run again in float32,
+        gathered into full batches (a re-run row by row, or in the leftovers of each
+        batch, would cost more than the bfloat16 pass saves)."""
         keys = [(tuple(ids), tuple(segments), position) for ids, segments, position in rows]
         todo = sorted({key for key in keys if key not in self._cache}, key=lambda r: len(r[0]))
         if len(self._cache) + len(todo) > self.cache_size:
             self._cache.clear()
-        for start in range(0, len(todo), self.batch_size):
-            batch = todo[start : start + self.batch_size]
-            length = min(self.max_length, -(-max(len(r[0]) for r in batch) // 8) * 8)
-            ids = np.full((len(batch), length), self.pad_id, np.int32)
-            segments = np.zeros((len(batch), length), np.int32)
-            for j, (row_ids, row_segments, _) in enumerate(batch):
-                ids[j, : len(row_ids)], segments[j, : len(row_ids)] = row_ids, row_segments
-            positions = np.array([[r[2]] for r in batch], np.int32)
-            lengths = np.array([len(r[0]) for r in batch])
-            mask = np.arange(length)[None, :] < lengths[:, None]
-            top = self._run(ids, mask, segments, positions)
-            self._cache.update(zip(batch, top))
+        fast = self._fast_top_k is not None
+        near = []
+        for batch, arrays in self._batches(todo):
+            top, gap = (self._fast_top_k if fast else self._top_k)(*arrays)
+            self._cache.update(zip(batch, top.numpy()))
+            if fast:
+                near += [row for row, g in zip(batch, gap.numpy()) if g < self.recheck_margin]
+        if fast:
+            for batch, arrays in self._batches(near):
+                self._cache.update(zip(batch, self._top_k(*arrays)[0].numpy()))
+            self.rechecked[0] += len(near)
+            self.rechecked[1] += len(todo)
         found = [self._cache[key] for key in keys]
         if not self.cache_size:
             self._cache.clear()
         return found
+
+    def _batches(self, rows):
+        """`(rows, (token_ids, padding_mask, segment_ids, mask_positions))`, `batch_size`
+        rows at a time, padded to the longest row of each batch (rows sorted by length
+        waste little)."""
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            lengths = np.array([len(r[0]) for r in batch])
+            ids = np.full((len(batch), lengths.max()), self.pad_id, np.int32)
+            segments = np.zeros_like(ids)
+            for j, (row_ids, row_segments, _) in enumerate(batch):
+                ids[j, : len(row_ids)], segments[j, : len(row_ids)] = row_ids, row_segments
+            mask = np.arange(lengths.max())[None, :] < lengths[:, None]
+            positions = np.array([[r[2]] for r in batch], np.int32)
+            yield batch, (ids, mask, segments, positions)
 
     def to_words(self, top_ids):
         """Candidate words from top-K ids: `##` pieces (and special tokens) dropped."""
