@@ -24,7 +24,8 @@ reads one. Here the output is the same for less work:
 
 Optionally (`dtype="bfloat16"`) the encoder's matrix products run in bfloat16 (its
 dense layers under keras' `mixed_bfloat16` policy; embeddings, residual sums, layer
-norms, softmax and the head stay float32): faster on CPUs with bfloat16 matrix units.
+norms, softmax and the head stay float32), for CPUs with fast bfloat16 matrix units
+(on the 2-core AVX512_BF16 CPU of docs/AUGMENTATION.md it was no faster for SST-2's rows).
 The top-K *set* changes only where the K-th and (K+1)-th logits nearly tie (half of
 MiniLM's rows have a gap under 0.04, a tenth under 0.006), so rows whose bfloat16 gap
 `z_K - z_{K+1}` is below `recheck_margin` are run again in float32: the sets then match

@@ -31,9 +31,10 @@ def add_arguments(parser):
                         help="GloVe words kept (the paper: first 100k)")
     parser.add_argument("--batch-size", type=int, default=64, help="masked-LM rows per call")
     parser.add_argument("--mlm-dtype", choices=("float32", "bfloat16"), default="float32",
-                        help="bfloat16: the masked LM's matrix products in bfloat16 (faster "
-                        "on CPUs with bfloat16 units; near-ties at the K-th place are "
-                        "computed again in float32)")
+                        help="bfloat16: the masked LM's matrix products in bfloat16, near-ties "
+                        "at the K-th place computed again in float32 (can be faster on "
+                        "CPUs with bfloat16 matrix units; measure it: on a 2-core "
+                        "AVX512_BF16 CPU it was not, for SST-2's short rows)")
     parser.add_argument("--mlm-recheck-margin", type=float, default=0.01,
                         help="with --mlm-dtype bfloat16: rows whose K-th and (K+1)-th logits "
                         "are closer than this are computed again in float32 (0: never)")
