@@ -14,7 +14,8 @@ corpus_files, output_dir)` / `keras-tinybert fit-mlm-head` fits one first.
 from keras_tinybert.augment.augmenter import Augmenter
 from keras_tinybert.augment.files import augment_tsv
 from keras_tinybert.augment.glove import GloVe
-from keras_tinybert.augment.mlm import MaskedLMCandidates, load_masked_lm
+from keras_tinybert.augment.load_mlm import load_masked_lm
+from keras_tinybert.augment.mlm import MaskedLMCandidates
 from keras_tinybert.augment.mlm_head import evaluate_masked_lm, fit_mlm_head
 from keras_tinybert.augment.words import STOP_WORDS, basic_words, is_eligible
 

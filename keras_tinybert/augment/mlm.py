@@ -42,20 +42,6 @@ from keras_tinybert.augment.mlm_head import mlm_head, sequence_output
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
-def load_masked_lm(preset):
-    """A keras-hub `MaskedLM` (with its preprocessor) from a preset name or folder."""
-    import keras_hub
-
-    try:
-        return keras_hub.models.MaskedLM.from_preset(preset)
-    except Exception as error:  # keras-hub raises several types for a bad preset
-        raise ValueError(
-            f"Could not load a keras-hub masked LM from {preset!r} ({error}). Give a "
-            "keras-hub preset name (e.g. 'bert_base_en_uncased', needs network) or a "
-            "folder saved with `masked_lm.save_to_preset(dir)`."
-        ) from error
-
-
 class MaskedLMCandidates:
     """Top-K whole-word masked-LM predictions for many (sentence, word) pairs at once.
 

@@ -68,13 +68,15 @@ def new_masked_lm(backbone, tokenizer, sequence_length=128, seed=0):
 
     The head's output projection is the backbone's token embedding (tied). The
     preprocessor masks as BERT does (15%; 80/10/10) in sequences of `sequence_length`.
+    `seed` seeds the head's initialisation (`None`: the global seed is left alone).
     """
     task_cls, preprocessor_cls = masked_lm_classes(backbone)
     preprocessor = preprocessor_cls(
         tokenizer, sequence_length=sequence_length, mask_selection_rate=MASK_RATE,
         mask_selection_length=math.ceil(MASK_RATE * sequence_length) + 1,
         mask_token_rate=MASK_TOKEN_RATE, random_token_rate=RANDOM_TOKEN_RATE)
-    keras.utils.set_random_seed(seed)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     masked_lm = task_cls(backbone=backbone, preprocessor=preprocessor)
     mlm_head(masked_lm)  # checks the tie
     return masked_lm

@@ -13,8 +13,9 @@ def add_arguments(parser):
     parser.add_argument("--task", required=True, help="GLUE task: sst2, mnli, rte, ...")
     parser.add_argument("--data-dir", required=True, help="GLUE task folder (or GLUE root)")
     parser.add_argument("--mlm", required=True,
-                        help="keras-hub masked-LM preset name or folder (save_to_preset, "
-                        "e.g. `keras-tinybert fit-mlm-head` output); "
+                        help="a masked LM with its trained head: a `fit-mlm-head` output "
+                        "or other keras-hub preset (folder or name), a `.keras` MaskedLM, "
+                        "or a Hugging Face BertForMaskedLM folder / hf:// handle; "
                         "'none': GloVe neighbours for every word (not the paper's "
                         "method; for when no pre-trained masked LM is available)")
     parser.add_argument("--tokenizer", help="with --mlm none: the teacher whose "
@@ -65,7 +66,7 @@ def run(args):
 def _run(args):
     from keras_tinybert.augment import Augmenter, GloVe, MaskedLMCandidates, augment_tsv
     from keras_tinybert.augment.glove_only import GloVeOnly
-    from keras_tinybert.augment.mlm import load_masked_lm
+    from keras_tinybert.augment.load_mlm import load_masked_lm
     from keras_tinybert.data.tasks import get_task
 
     spec = get_task(args.task)
