@@ -39,15 +39,14 @@ def load_masked_lm(spec):
             (the message says how to fit one).
         FileNotFoundError: a `.keras` path that does not exist.
     """
-    from keras_tinybert.runs import find_model_file
+    from keras_tinybert.runs import find_model_file, load_model
 
     spec = str(spec)
     path = pathlib.Path(spec)
     if path.suffix == ".keras" and not path.is_file():
         raise FileNotFoundError(f"No masked-LM file at {path}.")
-    model_file = find_model_file(path)
-    if model_file is not None:
-        return _checked(_load_keras_file(model_file), spec)
+    if find_model_file(path) is not None:
+        return _checked(load_model(path), spec)
     loader = _preset_loader(spec)
     if "model_type" in loader.config:  # keras-hub's test for a Transformers checkpoint
         return _from_transformers(spec, loader.config)
@@ -63,16 +62,6 @@ def no_head_error(spec, why):
         "`.keras` MaskedLM, or a Hugging Face BertForMaskedLM such as "
         "hf://google-bert/bert-base-uncased, the paper's model, with a network)."
     )
-
-
-def _load_keras_file(model_file):
-    import warnings
-
-    import keras
-
-    with warnings.catch_warnings():  # keras-hub tasks compile themselves: not a problem
-        warnings.filterwarnings("ignore", message="`compile\\(\\)` was not called")
-        return keras.saving.load_model(model_file)
 
 
 def _checked(model, spec):
